@@ -1,0 +1,55 @@
+/**
+ * Failure intent as types. A job's item handler throws one of these (or anything else, which counts as retryable);
+ * the drain loop turns them into outcomes that the job's SQL settle function records in one statement.
+ */
+export type FailureKind = 'permanent' | 'retry' | 'uncertain' | 'account';
+
+export abstract class JobError extends Error {
+  abstract readonly kind: FailureKind;
+  /** Short machine-readable reason, e.g. the provider's `errors/invalid_recipient`. */
+  readonly code: string | undefined;
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message || 'job error', { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+  }
+}
+
+/** Cannot succeed however often it is tried (invalid recipient, 4xx validation): fail at once. */
+export class PermanentError extends JobError {
+  readonly kind = 'permanent' as const;
+}
+
+/**
+ * Known not to have taken effect (connection refused, 429, 5xx the provider documents as side-effect free): try again
+ * later, after `retryAfterMs` when the provider said so. `cooldownAccount` stops further sends for the same account in
+ * this run (a 429 is about the account, not the item).
+ */
+export class RetryableError extends JobError {
+  readonly kind = 'retry' as const;
+  readonly retryAfterMs: number | undefined;
+  readonly cooldownAccount: boolean;
+  constructor(
+    message: string,
+    options: { code?: string; cause?: unknown; retryAfterMs?: number; cooldownAccount?: boolean } = {},
+  ) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+    this.cooldownAccount = options.cooldownAccount ?? false;
+  }
+}
+
+/** The request may have reached the provider (timeout after sending, 504): never retried automatically. */
+export class UncertainError extends JobError {
+  readonly kind = 'uncertain' as const;
+}
+
+/** The account, not the item, is at fault (disconnected, restricted): the item waits, the account is marked. */
+export class AccountError extends JobError {
+  readonly kind = 'account' as const;
+  readonly accountStatus: 'disconnected' | 'paused';
+  constructor(message: string, options: { code?: string; cause?: unknown; accountStatus: 'disconnected' | 'paused' }) {
+    super(message, options);
+    this.accountStatus = options.accountStatus;
+  }
+}

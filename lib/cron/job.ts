@@ -1,0 +1,66 @@
+import type { Db } from '../db/types.ts';
+import type { Budget } from './budget.ts';
+import type { RetryPolicy } from './policy.ts';
+
+export type Trigger = 'cron' | 'manual' | 'continuation';
+export type RunStatus = 'ok' | 'partial' | 'skipped' | 'error';
+
+/** What a job reports; every field the summary has, 0 when unused. */
+export interface JobResult {
+  claimed: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  uncertain: number;
+  /** Work still waiting when the run ended (a job may cap the count). */
+  remaining: number;
+  /** True when the run stopped with work left that it could have done (budget or limit ran out). */
+  hasMore: boolean;
+  /** The job's resume position, stored with the run for the record. */
+  cursor?: unknown;
+  /** Anything else worth a line in the log and the run row (counts only: never message bodies). */
+  details?: Record<string, number | string | boolean | null>;
+}
+
+export interface RunContext {
+  db: Db;
+  runId: string;
+  job: string;
+  trigger: Trigger;
+  depth: number;
+  budget: Budget;
+  /** ?limit: at most this many items this run. */
+  limit: number;
+  dryRun: boolean;
+  /** The run's clock; SQL functions get it as p_now so tests can move time. */
+  now: () => Date;
+  policy: RetryPolicy;
+  /** Aborted when the run must stop at once (the platform is about to end the function). */
+  signal: AbortSignal;
+  /** Single-flight jobs call this between chunks to keep their lease. */
+  extendLease: () => Promise<void>;
+}
+
+export interface JobDefinition {
+  name: string;
+  /** Must equal the route file's `export const maxDuration` (a test checks). */
+  maxDuration: number;
+  /** Default items per run when ?limit is not given. */
+  defaultLimit: number;
+  /** Only one run at a time (a lease on the job's cron_state row); the loser answers `skipped`. */
+  singleFlight?: boolean;
+  /** How many continuation calls a partial run may chain (0 = none). */
+  maxContinuations?: number;
+  run(ctx: RunContext): Promise<JobResult>;
+}
+
+export function defineJob(def: JobDefinition): JobDefinition {
+  if (!/^[a-z0-9-]+$/.test(def.name)) throw new Error(`job name must be kebab-case: ${def.name}`);
+  if (!Number.isInteger(def.maxDuration) || def.maxDuration < 5)
+    throw new Error(`${def.name}: maxDuration must be a whole number of seconds ≥ 5`);
+  return def;
+}
+
+export function emptyResult(): JobResult {
+  return { claimed: 0, succeeded: 0, failed: 0, retried: 0, uncertain: 0, remaining: 0, hasMore: false };
+}

@@ -1,0 +1,128 @@
+import type { Db } from '../db/types.ts';
+import { log, toErrorMessage } from '../log.ts';
+import { Budget } from './budget.ts';
+import { emptyResult, type JobDefinition, type JobResult, type RunStatus, type Trigger } from './job.ts';
+import { retryPolicy } from './policy.ts';
+
+export interface RunSummary {
+  job: string;
+  runId: string | null;
+  trigger: Trigger;
+  status: RunStatus;
+  claimed: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  uncertain: number;
+  remaining: number;
+  hasMore: boolean;
+  durationMs: number;
+  budgetMs: number;
+  depth: number;
+  reason?: string;
+  error?: string;
+  cursor?: unknown;
+  details?: JobResult['details'];
+}
+
+export interface RunOptions {
+  db: Db;
+  trigger: Trigger;
+  budgetMs: number;
+  limit?: number;
+  dryRun?: boolean;
+  depth?: number;
+  now?: () => Date;
+  signal?: AbortSignal;
+}
+
+/** How long a single-flight lease lasts: past the platform's limit, so a killed run's lease expires on its own. */
+export const leaseSecondsFor = (job: JobDefinition) => job.maxDuration + 30;
+
+/**
+ * One invocation of a job, without HTTP: start the run row (pause flag, single-flight lease), run, finish the row, log
+ * one summary line. Never throws: an unexpected error becomes status 'error' with the message.
+ */
+export async function runJob(job: JobDefinition, options: RunOptions): Promise<RunSummary> {
+  const now = options.now ?? (() => new Date());
+  const budget = new Budget(options.budgetMs, () => now().getTime());
+  const depth = options.depth ?? 0;
+  const base = { job: job.name, trigger: options.trigger, budgetMs: options.budgetMs, depth };
+  const { db } = options;
+  let runId: string | null = null;
+  let result: JobResult = emptyResult();
+  try {
+    const [start] = await db.rpc<{ run_id: string; status: string; reason: string | null }>('cron_run_start', {
+      p_job: job.name,
+      p_trigger: options.trigger,
+      p_budget_ms: options.budgetMs,
+      p_single_flight: job.singleFlight ?? false,
+      p_lease_seconds: leaseSecondsFor(job),
+      p_depth: depth,
+      p_now: now(),
+    });
+    if (!start) throw new Error('cron_run_start returned nothing');
+    runId = start.run_id;
+    if (start.status === 'skipped') {
+      const summary: RunSummary = {
+        ...base,
+        ...result,
+        runId,
+        status: 'skipped',
+        reason: start.reason ?? undefined,
+        durationMs: budget.elapsedMs(),
+      };
+      log('info', 'cron run', summary as unknown as Record<string, unknown>);
+      return summary;
+    }
+    const id = runId;
+    result = await job.run({
+      db,
+      runId: id,
+      job: job.name,
+      trigger: options.trigger,
+      depth,
+      budget,
+      limit: options.limit ?? job.defaultLimit,
+      dryRun: options.dryRun ?? false,
+      now,
+      policy: retryPolicy(),
+      signal: options.signal ?? new AbortController().signal,
+      extendLease: async () => {
+        await db.rpc('cron_extend_lease', { p_run_id: id, p_lease_seconds: leaseSecondsFor(job), p_now: now() });
+      },
+    });
+    const summary: RunSummary = {
+      ...base,
+      ...result,
+      runId,
+      status: result.hasMore ? 'partial' : 'ok',
+      durationMs: budget.elapsedMs(),
+    };
+    await finish(db, summary, null, now());
+    log('info', 'cron run', summary as unknown as Record<string, unknown>);
+    return summary;
+  } catch (e) {
+    const error = toErrorMessage(e);
+    const summary: RunSummary = { ...base, ...result, runId, status: 'error', error, durationMs: budget.elapsedMs() };
+    if (runId) {
+      try {
+        await finish(db, summary, error, now());
+      } catch (finishError) {
+        log('error', 'could not record the failed run', { runId, error: toErrorMessage(finishError) });
+      }
+    }
+    log('error', 'cron run', summary as unknown as Record<string, unknown>);
+    return summary;
+  }
+}
+
+async function finish(db: Db, summary: RunSummary, error: string | null, at: Date): Promise<void> {
+  await db.rpc('cron_run_finish', {
+    p_run_id: summary.runId,
+    p_status: summary.status,
+    p_summary: summary,
+    p_error: error,
+    p_now: at,
+  });
+}

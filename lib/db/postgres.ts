@@ -1,0 +1,67 @@
+import postgres from 'postgres';
+import { buildRpcCall, type Db, normalizeRow, type Row, toDbError } from './types.ts';
+
+/**
+ * Supabase's transaction pooler (Supavisor, port 6543) cannot keep prepared statements across transactions.
+ * `?pgbouncer=true` is the convention other clients use to say the same.
+ */
+export function isTransactionPooler(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.port === '6543' || u.searchParams.get('pgbouncer') === 'true';
+  } catch {
+    return false;
+  }
+}
+
+type Sql = postgres.Sql | postgres.TransactionSql;
+
+function wrap(sql: Sql, close: () => Promise<void>, root?: postgres.Sql): Db {
+  const query = async <T = Row>(text: string, params: unknown[] = []): Promise<T[]> => {
+    try {
+      const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      return rows.map((r) => normalizeRow<T>(r as Row));
+    } catch (e) {
+      throw toDbError(e);
+    }
+  };
+  return {
+    transport: 'postgres',
+    query,
+    exec: async (script: string) => {
+      try {
+        await sql.unsafe(script).simple();
+      } catch (e) {
+        throw toDbError(e);
+      }
+    },
+    rpc: <T = Row>(fn: string, args?: Record<string, unknown>) => {
+      const { text, params } = buildRpcCall(fn, args, { rawJson: true });
+      return query<T>(text, params);
+    },
+    transaction: root
+      ? async <T>(fn: (tx: Db) => Promise<T>) => {
+          try {
+            return (await root.begin((tx) => fn(wrap(tx, async () => {})))) as T;
+          } catch (e) {
+            throw toDbError(e);
+          }
+        }
+      : undefined,
+    close,
+  };
+}
+
+export function openPostgres(url: string, options: { max?: number } = {}): Db {
+  const sql = postgres(url, {
+    max: options.max ?? Number(process.env.DATABASE_POOL_MAX ?? 5),
+    prepare: !isTransactionPooler(url),
+    onnotice: () => {},
+    // A serverless function is frozen between invocations: do not keep idle sockets the pooler will drop.
+    idle_timeout: 20,
+    connect_timeout: 10,
+    // pg_stat_activity shows who is connected.
+    connection: { application_name: 'pg-cron-jobs' },
+  });
+  return wrap(sql, () => sql.end({ timeout: 5 }), sql);
+}

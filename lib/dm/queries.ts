@@ -1,0 +1,109 @@
+import type { Outcome, SettleCounts } from '../cron/drain.ts';
+import type { RetryPolicy } from '../cron/policy.ts';
+import type { Db } from '../db/types.ts';
+import type { SentMessage } from '../providers/types.ts';
+
+/** One thin typed function per SQL function of the DM queue (supabase/migrations/*_dm_queue_functions.sql). */
+
+export interface ClaimedDm {
+  id: string;
+  account_id: string;
+  provider_account_id: string | null;
+  recipient_id: string;
+  body: string;
+  attempts: number;
+  attempted_at: string;
+  turn: number;
+}
+
+export function reapExpiredDms(db: Db, now: Date): Promise<number> {
+  return db
+    .rpc<{ reap_expired_dms: number }>('reap_expired_dms', { p_now: now })
+    .then((r) => r[0]?.reap_expired_dms ?? 0);
+}
+
+export function claimDueDms(
+  db: Db,
+  args: { limit: number; leaseSeconds: number; runId: string; now: Date },
+): Promise<ClaimedDm[]> {
+  return db.rpc<ClaimedDm>('claim_due_dms', {
+    p_limit: args.limit,
+    p_lease_seconds: args.leaseSeconds,
+    p_run_id: args.runId,
+    p_now: args.now,
+  });
+}
+
+/** The drain loop's outcome names, in the vocabulary of settle_dms. */
+function toSqlOutcome(o: Outcome<SentMessage>): Record<string, unknown> {
+  switch (o.outcome) {
+    case 'success':
+      return { id: o.id, outcome: 'sent', providerMessageId: o.result.messageId, providerChatId: o.result.chatId };
+    case 'failed':
+    case 'uncertain':
+      return { id: o.id, outcome: o.outcome, error: o.error, code: o.code };
+    case 'retry':
+      return {
+        id: o.id,
+        outcome: 'retry',
+        error: o.error,
+        code: o.code,
+        retryAfterMs: o.retryAfterMs,
+        cooldownAccount: o.cooldownAccount,
+      };
+    case 'account':
+      return { id: o.id, outcome: 'account', error: o.error, code: o.code, accountStatus: o.accountStatus };
+    case 'release':
+      return { id: o.id, outcome: 'release', error: o.error };
+  }
+}
+
+export async function settleDms(
+  db: Db,
+  args: { runId: string; outcomes: Outcome<SentMessage>[]; policy: RetryPolicy; now: Date },
+): Promise<SettleCounts> {
+  const rows = await db.rpc<{ id: string; status: string; outcome: string }>('settle_dms', {
+    p_run_id: args.runId,
+    p_outcomes: args.outcomes.map(toSqlOutcome),
+    p_max_attempts: args.policy.maxAttempts,
+    p_backoff_seconds: args.policy.backoffSeconds,
+    p_now: args.now,
+  });
+  const counts: SettleCounts = { succeeded: 0, failed: 0, retried: 0, uncertain: 0, released: 0 };
+  for (const r of rows) {
+    if (r.status === 'sent') counts.succeeded++;
+    else if (r.status === 'failed') counts.failed++;
+    else if (r.status === 'uncertain') counts.uncertain++;
+    else if (r.outcome === 'retry') counts.retried++;
+    else counts.released++;
+  }
+  return counts;
+}
+
+export function dmBacklog(db: Db, now: Date): Promise<number> {
+  return db.rpc<{ dm_backlog: number }>('dm_backlog', { p_now: now }).then((r) => r[0]?.dm_backlog ?? 0);
+}
+
+export interface UncertainDm {
+  id: string;
+  account_id: string;
+  provider_account_id: string | null;
+  recipient_id: string;
+  body: string;
+  attempted_at: string;
+}
+
+export function claimUncertainDms(db: Db, args: { limit: number; now: Date }): Promise<UncertainDm[]> {
+  return db.rpc<UncertainDm>('claim_uncertain_dms', { p_limit: args.limit, p_now: args.now });
+}
+
+export function resolveUncertainDm(db: Db, args: { id: string; found: SentMessage; now: Date }): Promise<boolean> {
+  return db
+    .rpc<{ resolve_uncertain_dm: boolean }>('resolve_uncertain_dm', {
+      p_id: args.id,
+      p_provider_message_id: args.found.messageId,
+      p_provider_chat_id: args.found.chatId,
+      p_now: args.now,
+    })
+    .then((r) => r[0]?.resolve_uncertain_dm ?? false);
+}

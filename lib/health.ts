@@ -1,0 +1,97 @@
+import { getDb } from './db/index.ts';
+import { log, toErrorMessage } from './log.ts';
+import { intervalMs, nextFireAfter, previousFireBefore, schedules } from './schedules.ts';
+
+export interface JobHealth {
+  schedule: string;
+  enabled: boolean;
+  lastSuccessAt: string | null;
+  lastRunStatus: string | null;
+  nextDueAt: string | null;
+  overdue: boolean;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded' | 'down';
+  db: 'ok' | 'unreachable';
+  jobs: Record<string, JobHealth>;
+}
+
+interface StatusRow {
+  job: string;
+  enabled: boolean;
+  last_run_status: string | null;
+  last_success_at: string | null;
+  installed_at: string | null;
+}
+
+export function graceMs(env: NodeJS.ProcessEnv = process.env): number {
+  const minutes = Number(env.HEALTH_GRACE_MINUTES ?? 10);
+  return (Number.isFinite(minutes) && minutes >= 0 ? minutes : 10) * 60_000;
+}
+
+/**
+ * Overdue: the last success is older than the previous scheduled fire time plus the grace. A job that never ran is
+ * overdue only once a full interval plus the grace has passed since the schema was installed. A paused job is never
+ * overdue: somebody chose to stop it.
+ */
+export function isOverdue(
+  row: Pick<StatusRow, 'enabled' | 'last_success_at' | 'installed_at'>,
+  expression: string,
+  now: Date,
+  grace: number,
+): boolean {
+  if (!row.enabled) return false;
+  const prev = previousFireBefore(expression, now);
+  if (!prev) return false;
+  if (now.getTime() < prev.getTime() + grace) return false; // the latest fire still has its grace
+  if (row.last_success_at) return new Date(row.last_success_at).getTime() < prev.getTime();
+  const installed = row.installed_at ? new Date(row.installed_at).getTime() : now.getTime();
+  return now.getTime() > installed + intervalMs(expression, new Date(installed)) + grace;
+}
+
+export async function healthReport(now: Date = new Date()): Promise<HealthReport> {
+  const list = schedules();
+  let rows: StatusRow[];
+  try {
+    const db = await getDb();
+    rows = await db.rpc<StatusRow>('cron_job_status', { p_jobs: list.map((s) => s.job) });
+  } catch (e) {
+    log('error', 'health: database unreachable', { error: toErrorMessage(e) });
+    const jobs: Record<string, JobHealth> = {};
+    for (const s of list) {
+      jobs[s.job] = {
+        schedule: s.schedule,
+        enabled: true,
+        lastSuccessAt: null,
+        lastRunStatus: null,
+        nextDueAt: nextFireAfter(s.schedule, now)?.toISOString() ?? null,
+        overdue: false,
+      };
+    }
+    return { status: 'down', db: 'unreachable', jobs };
+  }
+  const grace = graceMs();
+  const jobs: Record<string, JobHealth> = {};
+  let anyOverdue = false;
+  for (const s of list) {
+    const row = rows.find((r) => r.job === s.job) ?? {
+      job: s.job,
+      enabled: true,
+      last_run_status: null,
+      last_success_at: null,
+      installed_at: null,
+    };
+    const overdue = isOverdue(row, s.schedule, now, grace);
+    anyOverdue ||= overdue;
+    jobs[s.job] = {
+      schedule: s.schedule,
+      enabled: row.enabled,
+      lastSuccessAt: row.last_success_at,
+      lastRunStatus: row.last_run_status,
+      nextDueAt: nextFireAfter(s.schedule, now)?.toISOString() ?? null,
+      overdue,
+    };
+  }
+  return { status: anyOverdue ? 'degraded' : 'ok', db: 'ok', jobs };
+}

@@ -1,0 +1,453 @@
+/**
+ * LinkedIn through the Unipile v1 REST API. Every HTTP outcome is turned into one of the typed errors of
+ * lib/cron/errors.ts here, so the jobs never look at statuses. The guiding rule for writes (send, publish): only say
+ * "retry" when the request is known not to have taken effect; anything that may have reached Unipile is "uncertain".
+ */
+import { z } from 'zod';
+import { AccountError, type JobError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
+import { log } from '../log.ts';
+import type {
+  FindSentMessageInput,
+  LinkedInProvider,
+  PublishPostInput,
+  Relation,
+  RelationsPage,
+  SendMessageInput,
+  SentMessage,
+} from './types.ts';
+
+export interface UnipileOptions {
+  /** e.g. `api1.unipile.com:13111`; https:// is assumed unless a scheme is given. */
+  dsn: string;
+  apiKey: string;
+  /** Upper bound of one HTTP call, body included. */
+  timeoutMs: number;
+  /** Defaults to the global fetch, looked up at call time (so test interceptors installed later still apply). */
+  fetch?: typeof fetch;
+}
+
+/** Response bodies larger than this are not read further. */
+const MAX_BODY_BYTES = 1024 * 1024;
+/** findSentMessage looks into at most this many chats with the recipient. */
+const MAX_CHATS_SEARCHED = 5;
+
+/** Network error codes raised before a single byte of the request could reach the server. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'EAI_FAIL',
+  'EAI_NODATA',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  // undici refuses ports on the fetch spec's blocklist (e.g. 1, 25, 6000) before connecting, with no error code.
+  'BAD_PORT',
+]);
+
+type Op = 'sendMessage' | 'publishPost' | 'findSentMessage' | 'listRelations';
+/** Writes may have taken effect when the outcome is unknown; reads never matter. */
+type Kind = 'write' | 'read';
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  truncated: boolean;
+}
+
+// ---- response schemas (lenient: unknown keys are accepted, only what we use is checked) ----
+
+const nullableId = z.string().nullish();
+
+const ChatStarted = z.looseObject({
+  object: z.literal('ChatStarted'),
+  chat_id: nullableId,
+  message_id: nullableId,
+});
+
+const PostCreated = z.looseObject({
+  object: z.literal('PostCreated'),
+  post_id: nullableId,
+});
+
+const ChatList = z.looseObject({
+  object: z.literal('ChatList').optional(),
+  items: z.array(z.looseObject({ id: z.string().min(1) })),
+  cursor: z.unknown().optional(),
+});
+
+const MessageList = z.looseObject({
+  object: z.literal('MessageList').optional(),
+  items: z.array(
+    z.looseObject({
+      id: z.string().min(1),
+      text: z.string().nullish(),
+      is_sender: z.union([z.boolean(), z.number()]).nullish(),
+      timestamp: z.string().nullish(),
+    }),
+  ),
+  cursor: z.unknown().optional(),
+});
+
+const RelationsEnvelope = z.looseObject({
+  object: z.literal('UserRelationsList').optional(),
+  items: z.array(z.unknown()),
+  cursor: z.string().nullish(),
+});
+
+const optionalText = z.string().nullish().catch(null);
+
+const RelationItem = z.looseObject({
+  member_id: z.string().min(1),
+  first_name: optionalText,
+  last_name: optionalText,
+  headline: optionalText,
+  public_identifier: optionalText,
+  created_at: z.union([z.string(), z.number()]).nullish().catch(null),
+});
+
+const ErrorBody = z.looseObject({
+  title: z.string().optional().catch(undefined),
+  detail: z.string().optional().catch(undefined),
+  type: z.string().optional().catch(undefined),
+});
+
+// ---- helpers ----
+
+/** `api1.unipile.com:13111` → `https://api1.unipile.com:13111`; an explicit http:// or https:// is kept. */
+export function unipileBaseUrl(dsn: string): string {
+  const trimmed = dsn.trim().replace(/\/+$/, '');
+  if (!trimmed) throw new Error('UNIPILE_DSN is empty');
+  return /^https?:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
+}
+
+/** Seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
+  if (value == null) return undefined;
+  const v = value.trim();
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - nowMs);
+}
+
+/** Error codes along the cause chain, AggregateError members included (Node's happy-eyeballs connect errors). */
+function errorCodes(e: unknown, depth = 0): string[] {
+  if (depth > 5 || e === null || typeof e !== 'object') return [];
+  const out: string[] = [];
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') out.push(code);
+  else if (e instanceof Error && e.message === 'bad port') out.push('BAD_PORT');
+  if (e instanceof AggregateError) for (const inner of e.errors) out.push(...errorCodes(inner, depth + 1));
+  out.push(...errorCodes((e as { cause?: unknown }).cause, depth + 1));
+  return out;
+}
+
+function stripTags(s: string): string {
+  return s
+    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+async function readCapped(res: Response, cap: number): Promise<{ text: string; truncated: boolean }> {
+  if (!res.body) return { text: '', truncated: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (size + value.byteLength > cap) {
+      chunks.push(value.subarray(0, cap - size));
+      truncated = true;
+      await reader.cancel().catch(() => {});
+      break;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { text: new TextDecoder().decode(bytes), truncated };
+}
+
+function toIso(value: string | number | null | undefined): string | null {
+  if (value == null || value === '') return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function joinName(first: string | null | undefined, last: string | null | undefined): string | null {
+  const name = [first, last]
+    .map((s) => s?.trim())
+    .filter(Boolean)
+    .join(' ');
+  return name || null;
+}
+
+/** The typed error for a non-2xx response. Exported for tests and for callers with special cases. */
+export function errorForStatus(op: Op, kind: Kind, res: Pick<RawResponse, 'status' | 'headers' | 'text'>): JobError {
+  const { status } = res;
+  let parsed: z.infer<typeof ErrorBody> | undefined;
+  try {
+    const json: unknown = JSON.parse(res.text);
+    const r = ErrorBody.safeParse(json);
+    if (r.success) parsed = r.data;
+  } catch {
+    parsed = undefined;
+  }
+  const type = parsed?.type;
+  const code = type || `http_${status}`;
+  const what = parsed
+    ? [type, parsed.title, parsed.detail].filter(Boolean).join(': ') || stripTags(res.text).slice(0, 200)
+    : stripTags(res.text).slice(0, 200);
+  const message = `Unipile ${op} failed with HTTP ${status}${what ? ` (${what})` : ''}`;
+
+  if (status === 401) return new AccountError(message, { code, accountStatus: 'disconnected' });
+  if (status === 403) return new AccountError(message, { code, accountStatus: 'paused' });
+  if (status === 429) {
+    return new RetryableError(message, {
+      code,
+      retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      cooldownAccount: true,
+    });
+  }
+  if (status === 504) {
+    // Unipile's request_timeout: LinkedIn may still have processed the request.
+    return kind === 'write' ? new UncertainError(message, { code }) : new RetryableError(message, { code });
+  }
+  if (status >= 500) {
+    return new RetryableError(message, { code, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) });
+  }
+  if (status >= 400) return new PermanentError(message, { code });
+  // 1xx/3xx (a redirect means a misconfigured DSN): the request was not processed.
+  return new RetryableError(message, { code });
+}
+
+// ---- the provider ----
+
+export function createUnipileProvider(options: UnipileOptions): LinkedInProvider {
+  const base = unipileBaseUrl(options.dsn);
+  const { apiKey, timeoutMs } = options;
+  if (!apiKey) throw new Error('Unipile API key is empty');
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`invalid Unipile timeoutMs: ${timeoutMs}`);
+  const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+
+  async function call(
+    op: Op,
+    kind: Kind,
+    method: 'GET' | 'POST',
+    path: string,
+    query: Record<string, string | number | null | undefined>,
+    form: FormData | undefined,
+    signal: AbortSignal,
+  ): Promise<RawResponse> {
+    const url = new URL(base + path);
+    for (const [k, v] of Object.entries(query)) if (v != null) url.searchParams.set(k, String(v));
+
+    if (signal.aborted) {
+      // Nothing has left the process yet.
+      throw new RetryableError(`Unipile ${op} aborted before the request was sent`, {
+        code: 'aborted',
+        cause: signal.reason,
+      });
+    }
+    const combined = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    const started = performance.now();
+    let status: number | null = null;
+    try {
+      const res = await doFetch(url, {
+        method,
+        // No content-type: fetch sets multipart/form-data with the boundary itself.
+        headers: { 'X-API-KEY': apiKey, accept: 'application/json' },
+        body: form,
+        signal: combined,
+        redirect: 'manual',
+      });
+      status = res.status;
+      const { text, truncated } = await readCapped(res, MAX_BODY_BYTES);
+      return { status: res.status, headers: res.headers, text, truncated };
+    } catch (e) {
+      throw networkError(op, kind, e, combined, signal, status);
+    } finally {
+      log('debug', 'unipile call', {
+        provider: 'unipile',
+        op,
+        method,
+        path,
+        status,
+        durationMs: Math.round(performance.now() - started),
+      });
+    }
+  }
+
+  function networkError(
+    op: Op,
+    kind: Kind,
+    e: unknown,
+    combined: AbortSignal,
+    callerSignal: AbortSignal,
+    status: number | null,
+  ): JobError {
+    const phase = status == null ? '' : ` while reading the HTTP ${status} response`;
+    if (combined.aborted) {
+      const why = callerSignal.aborted ? 'aborted' : `timed out after ${timeoutMs}ms`;
+      const code = callerSignal.aborted ? 'aborted' : 'timeout';
+      const message = `Unipile ${op} ${why}${phase}`;
+      return kind === 'write'
+        ? new UncertainError(`${message}; it may have taken effect`, { code, cause: e })
+        : new RetryableError(message, { code, cause: e });
+    }
+    const codes = errorCodes(e);
+    const detail = codes.length ? ` (${codes.join(', ')})` : '';
+    const baseMessage = `Unipile ${op} network error${phase}: ${e instanceof Error ? e.message : String(e)}${detail}`;
+    const notSent = status == null && codes.some((c) => NOT_SENT_CODES.has(c));
+    if (notSent)
+      return new RetryableError(baseMessage, { code: `network/${codes.find((c) => NOT_SENT_CODES.has(c))}`, cause: e });
+    if (kind === 'read') return new RetryableError(baseMessage, { code: 'network', cause: e });
+    return new UncertainError(`${baseMessage}; it may have taken effect`, { code: 'network', cause: e });
+  }
+
+  /** The 2xx body validated by `schema`, or the typed error for anything else. */
+  function parseOk<T>(op: Op, kind: Kind, res: RawResponse, schema: z.ZodType<T>): T {
+    if (res.status < 200 || res.status > 299) throw errorForStatus(op, kind, res);
+    const problem = (why: string): JobError => {
+      const message = `Unipile ${op} returned HTTP ${res.status} with ${why}`;
+      return kind === 'write'
+        ? new UncertainError(`${message}; it probably took effect but the ids are unknown`, {
+            code: 'malformed_response',
+          })
+        : new RetryableError(message, { code: 'malformed_response' });
+    };
+    if (res.truncated) throw problem(`a body over ${MAX_BODY_BYTES} bytes`);
+    let json: unknown;
+    try {
+      json = JSON.parse(res.text);
+    } catch {
+      throw problem('a body that is not JSON');
+    }
+    const r = schema.safeParse(json);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw problem(
+        `an unexpected body (${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'})`,
+      );
+    }
+    return r.data;
+  }
+
+  return {
+    name: 'unipile',
+    timeoutMs,
+
+    async sendMessage(input: SendMessageInput, signal: AbortSignal): Promise<SentMessage> {
+      const form = new FormData();
+      form.append('account_id', input.accountId);
+      form.append('attendees_ids', input.recipientId);
+      form.append('text', input.text);
+      const res = await call('sendMessage', 'write', 'POST', '/api/v1/chats', {}, form, signal);
+      const body = parseOk('sendMessage', 'write', res, ChatStarted);
+      return { chatId: body.chat_id ?? null, messageId: body.message_id ?? null };
+    },
+
+    async publishPost(input: PublishPostInput, signal: AbortSignal): Promise<{ postId: string | null }> {
+      const form = new FormData();
+      form.append('account_id', input.accountId);
+      form.append('text', input.text);
+      const res = await call('publishPost', 'write', 'POST', '/api/v1/posts', {}, form, signal);
+      const body = parseOk('publishPost', 'write', res, PostCreated);
+      return { postId: body.post_id ?? null };
+    },
+
+    async findSentMessage(input: FindSentMessageInput, signal: AbortSignal): Promise<SentMessage | null> {
+      const op = 'findSentMessage';
+      const chatsRes = await call(
+        op,
+        'read',
+        'GET',
+        `/api/v1/chat_attendees/${encodeURIComponent(input.recipientId)}/chats`,
+        { account_id: input.accountId },
+        undefined,
+        signal,
+      );
+      if (chatsRes.status === 404) return null; // no chat with this attendee
+      const chats = parseOk(op, 'read', chatsRes, ChatList);
+      const wanted = input.text.trim();
+      for (const chat of chats.items.slice(0, MAX_CHATS_SEARCHED)) {
+        const res = await call(
+          op,
+          'read',
+          'GET',
+          `/api/v1/chats/${encodeURIComponent(chat.id)}/messages`,
+          { after: input.after.toISOString() },
+          undefined,
+          signal,
+        );
+        if (res.status === 404) continue; // the chat vanished in between
+        const messages = parseOk(op, 'read', res, MessageList);
+        const found = messages.items.find((m) => Boolean(m.is_sender) && (m.text ?? '').trim() === wanted);
+        if (found) return { chatId: chat.id, messageId: found.id };
+      }
+      return null;
+    },
+
+    async listRelations(
+      input: { accountId: string; cursor: string | null; limit: number },
+      signal: AbortSignal,
+    ): Promise<RelationsPage> {
+      const op = 'listRelations';
+      const res = await call(
+        op,
+        'read',
+        'GET',
+        '/api/v1/users/relations',
+        { account_id: input.accountId, limit: input.limit, cursor: input.cursor },
+        undefined,
+        signal,
+      );
+      const page = parseOk(op, 'read', res, RelationsEnvelope);
+      const items: Relation[] = [];
+      let dropped = 0;
+      for (const raw of page.items) {
+        const r = RelationItem.safeParse(raw);
+        if (!r.success) {
+          dropped++;
+          continue;
+        }
+        items.push({
+          memberId: r.data.member_id,
+          name: joinName(r.data.first_name, r.data.last_name),
+          headline: r.data.headline?.trim() || null,
+          publicIdentifier: r.data.public_identifier || null,
+          connectedAt: toIso(r.data.created_at),
+        });
+      }
+      if (dropped > 0) {
+        // A page where nothing is usable means the response shape changed: do not silently sync nothing.
+        if (items.length === 0) {
+          throw new RetryableError(`Unipile ${op} returned ${dropped} relations without member_id`, {
+            code: 'malformed_response',
+          });
+        }
+        log('warn', 'unipile relations without member_id skipped', { provider: 'unipile', op, dropped });
+      }
+      return { items, cursor: page.cursor || null };
+    },
+  };
+}
