@@ -61,6 +61,7 @@ export const dmQueue = defineJob({
       keyOf: (dm) => dm.account_id,
       process: (dm, signal) => sendDm(provider, dm, signal),
       settle: (outcomes) => settleDms(ctx.db, { runId: ctx.runId, outcomes, policy: ctx.policy, now: ctx.now() }),
+      moreAvailable: async () => (await dmBacklog(ctx.db, ctx.now())) > 0,
     });
     const reconciled = await reconcileUncertain(ctx, provider);
     const remaining = await dmBacklog(ctx.db, ctx.now());

@@ -11,7 +11,9 @@ if (fs.existsSync('.env.local')) process.loadEnvFile('.env.local');
 const base = (process.env.APP_URL || `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/$/, '');
 const secret = process.env.CRON_SECRET;
 if (!secret) {
-  console.error('CRON_SECRET is not set (npm run dev writes one to .env.local): the routes refuse every call without it.');
+  console.error(
+    'CRON_SECRET is not set (npm run dev writes one to .env.local): the routes refuse every call without it.',
+  );
   process.exit(1);
 }
 

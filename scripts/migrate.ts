@@ -16,10 +16,15 @@ if (config.transport === 'supabase') {
   );
   process.exit(0);
 }
-const db = config.transport === 'postgres' ? openPostgres(process.env.DATABASE_URL!, { max: 1 }) : await openPersistentPglite(pgliteDir());
+const db =
+  config.transport === 'postgres'
+    ? openPostgres(process.env.DATABASE_URL!, { max: 1 })
+    : await openPersistentPglite(pgliteDir());
 try {
   const { applied, alreadyApplied } = await migrate(db);
-  console.log(`${config.describe}: ${applied.length} applied${applied.length ? ` (${applied.join(', ')})` : ''}, ${alreadyApplied} already applied`);
+  console.log(
+    `${config.describe}: ${applied.length} applied${applied.length ? ` (${applied.join(', ')})` : ''}, ${alreadyApplied} already applied`,
+  );
 } finally {
   await db.close();
 }

@@ -46,7 +46,14 @@ export interface DrainSpec<I extends { id: string }, R> {
   /** Items of one key (an account) stop together on an account error or a cool-down. */
   keyOf?(item: I): string;
   settle(outcomes: Outcome<R>[]): Promise<SettleCounts>;
+  /**
+   * Asked when a claim comes back empty: is there work that concurrent runs hold locked right now (SKIP LOCKED skips
+   * it)? If so the loop waits a moment and claims again, a few times, instead of leaving early.
+   */
+  moreAvailable?(): Promise<boolean>;
 }
+
+const EMPTY_CLAIM_RETRIES = 3;
 
 export interface DrainResult extends SettleCounts {
   claimed: number;
@@ -142,6 +149,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
   };
   const stoppedKeys = new Set<string>();
   const limiter = pLimit(Math.max(1, spec.concurrency));
+  let emptyClaims = 0;
 
   while (true) {
     const left = spec.limit - total.claimed;
@@ -154,7 +162,15 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
       break;
     }
     const items = await spec.claim(Math.min(spec.batchSize, left));
-    if (items.length === 0) break;
+    if (items.length === 0) {
+      if (emptyClaims < EMPTY_CLAIM_RETRIES && spec.moreAvailable && (await spec.moreAvailable())) {
+        emptyClaims++;
+        await new Promise((r) => setTimeout(r, 50 * emptyClaims + Math.random() * 50));
+        continue;
+      }
+      break;
+    }
+    emptyClaims = 0;
     total.claimed += items.length;
     total.batches++;
 

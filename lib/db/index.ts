@@ -29,7 +29,8 @@ export function resolveDbConfig(env: NodeJS.ProcessEnv = process.env): DbConfig 
 }
 
 export function pgliteDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.PGLITE_DIR || path.join(process.cwd(), '.data', 'pglite'));
+  // Only the embedded (local) database reads this path; keep it out of the deployment's file tracing.
+  return path.resolve(/*turbopackIgnore: true*/ env.PGLITE_DIR || path.join(process.cwd(), '.data', 'pglite'));
 }
 
 function safeUrl(url: string): URL | null {

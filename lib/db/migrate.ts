@@ -3,7 +3,7 @@ import path from 'node:path';
 import { log } from '../log.ts';
 import type { Db } from './types.ts';
 
-export const MIGRATIONS_DIR = path.join(process.cwd(), 'supabase', 'migrations');
+export const MIGRATIONS_DIR = path.join(/*turbopackIgnore: true*/ process.cwd(), 'supabase', 'migrations');
 const FILE = /^(\d{14})_([a-z0-9_]+)\.sql$/;
 // Any constant works; all migrators of one database take the same one.
 const LOCK_KEY = 7_240_611;

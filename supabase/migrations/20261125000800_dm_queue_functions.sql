@@ -232,14 +232,15 @@ language sql stable as $$
   ) s;
 $$;
 
--- Uncertain DMs due for a provider lookup: at most once an hour each, oldest first; stamps them as checked.
+-- Uncertain DMs due for a provider lookup: at least two minutes after the send started (a message can take a moment
+-- to show up in the chat), then at most once an hour each, oldest first; stamps them as checked.
 create or replace function public.claim_uncertain_dms(p_limit integer, p_now timestamptz default now())
 returns table (id uuid, account_id uuid, provider_account_id text, recipient_id text, body text, attempted_at timestamptz)
 language sql volatile as $$
   with c as (
     select d.id from public.dm_queue d
       join public.accounts a on a.id = d.account_id and a.status = 'active'
-     where d.status = 'uncertain' and d.attempted_at is not null
+     where d.status = 'uncertain' and d.attempted_at is not null and d.attempted_at <= p_now - interval '2 minutes'
        and (d.reconcile_checked_at is null or d.reconcile_checked_at <= p_now - interval '1 hour')
      order by d.reconcile_checked_at nulls first, d.attempted_at
      limit p_limit

@@ -1,0 +1,174 @@
+import { describe, expect, test } from 'vitest';
+import { dmQueue } from '../jobs/dm-queue.ts';
+import { AccountError, PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
+import { runJob } from '../lib/cron/run.ts';
+import { openPostgres } from '../lib/db/postgres.ts';
+import type { Db } from '../lib/db/types.ts';
+import { setProvider } from '../lib/providers/index.ts';
+import { forEachEngine, freshDb, SERVER_URL, sql } from './helpers/db.ts';
+import { fakeProvider } from './helpers/fake-provider.ts';
+import { insertAccount, insertDms, statusCounts } from './helpers/fixtures.ts';
+import { forbidInLogs } from './helpers/logs.ts';
+
+const BODY = 'confidential body text';
+forbidInLogs(BODY);
+
+forEachEngine('dm-queue job', (ctx) => {
+  const reset = () => sql(ctx.db, 'truncate accounts, dm_queue, job_runs, cron_state cascade');
+
+  test('budget: against a provider that hangs, the run returns within budget + 1 s; started DMs are uncertain, the rest pending', async () => {
+    await reset();
+    const a = await insertAccount(ctx.db, { dm_daily_limit: 500 });
+    await insertDms(ctx.db, a, 200, { body: BODY });
+    const provider = fakeProvider({ hang: true, timeoutMs: 1_000 });
+    setProvider(provider);
+    const budgetMs = 3_000;
+    const started = Date.now();
+    const summary = await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs });
+    const took = Date.now() - started;
+    setProvider(undefined);
+    expect(took).toBeLessThan(budgetMs + 1_000);
+    expect(summary.status).toBe('partial');
+    const counts = await statusCounts(ctx.db);
+    expect(counts.uncertain).toBe(provider.sends.length);
+    expect(counts.uncertain).toBeGreaterThan(0);
+    expect(counts.pending).toBe(200 - provider.sends.length);
+    expect(counts.sending ?? 0).toBe(0);
+    expect(summary).toMatchObject({ uncertain: provider.sends.length, hasMore: true });
+  });
+
+  test('each error class lands where it should, one bad item never stops the batch', async () => {
+    await reset();
+    const a = await insertAccount(ctx.db, { dm_daily_limit: 100 });
+    const gone = await insertAccount(ctx.db, { dm_daily_limit: 100 });
+    const noProvider = await insertAccount(ctx.db, { unipile_account_id: null });
+    for (const r of ['ok-1', 'invalid-1', 'busy-1', 'maybe-1', 'ok-2'])
+      await insertDms(ctx.db, a, 1, { recipient_id: r });
+    await insertDms(ctx.db, gone, 2);
+    await insertDms(ctx.db, noProvider, 1);
+    const goneProvider = (
+      await sql<{ unipile_account_id: string }>(ctx.db, 'select unipile_account_id from accounts where id = $1', [gone])
+    )[0]!.unipile_account_id;
+    setProvider(
+      fakeProvider({
+        behave: (input) => {
+          if (input.accountId === goneProvider)
+            return new AccountError('disconnected', {
+              code: 'errors/disconnected_account',
+              accountStatus: 'disconnected',
+            });
+          if (input.recipientId.startsWith('invalid'))
+            return new PermanentError('invalid recipient', { code: 'errors/invalid_recipient' });
+          if (input.recipientId.startsWith('busy'))
+            return new RetryableError('provider error', { code: 'errors/provider_error' });
+          if (input.recipientId.startsWith('maybe'))
+            return new UncertainError('gateway timeout', { code: 'errors/request_timeout' });
+          return undefined;
+        },
+      }),
+    );
+    const summary = await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000 });
+    setProvider(undefined);
+    expect(summary).toMatchObject({ status: 'ok', succeeded: 2, failed: 1, retried: 1, uncertain: 1 });
+    const rows = await sql<{ recipient_id: string; status: string; last_error: string | null }>(
+      ctx.db,
+      'select recipient_id, status, last_error from dm_queue where account_id = $1',
+      [a],
+    );
+    const byRecipient = Object.fromEntries(rows.map((r) => [r.recipient_id, r]));
+    expect(byRecipient['invalid-1']).toMatchObject({
+      status: 'failed',
+      last_error: 'errors/invalid_recipient: invalid recipient',
+    });
+    expect(byRecipient['busy-1']).toMatchObject({ status: 'pending' });
+    expect(byRecipient['maybe-1']).toMatchObject({ status: 'uncertain' });
+    const accounts = await sql<{ id: string; status: string; status_reason: string }>(
+      ctx.db,
+      'select id, status, status_reason from accounts',
+    );
+    expect(accounts.find((x) => x.id === gone)!.status).toBe('disconnected');
+    expect(accounts.find((x) => x.id === noProvider)).toMatchObject({
+      status: 'paused',
+      status_reason: expect.stringMatching(/missing_provider_account/),
+    });
+    // The account-level failures kept their DMs, with no attempt spent.
+    const waiting = await sql<{ status: string; attempts: number }>(
+      ctx.db,
+      'select status, attempts from dm_queue where account_id in ($1, $2)',
+      [gone, noProvider],
+    );
+    expect(waiting.every((w) => w.status === 'pending' && w.attempts === 0)).toBe(true);
+  });
+
+  test('uncertain DMs are reconciled by a provider lookup when the message is found', async () => {
+    await reset();
+    const a = await insertAccount(ctx.db);
+    await insertDms(ctx.db, a, 2, { body: BODY });
+    const provider = fakeProvider({ behave: () => new UncertainError('timed out after sending', { code: 'timeout' }) });
+    setProvider(provider);
+    await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000 });
+    // The fake "remembers" both sends, so the lookup (an hour later) finds them.
+    const later = new Date(Date.now() + 2 * 3600_000);
+    const summary = await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000, now: () => later });
+    setProvider(undefined);
+    expect(summary.details?.reconciled).toBe(2);
+    expect(await statusCounts(ctx.db)).toEqual({ sent: 2 });
+  });
+});
+
+describe.runIf(SERVER_URL)('dm-queue under concurrency [postgres]', () => {
+  test('10 concurrent runs over 2,000 DMs across 50 capped accounts: no duplicate, no cap exceeded, every row accounted for', async () => {
+    const { db, url, dispose } = await freshDb('postgres');
+    const runners: Db[] = [];
+    try {
+      const caps: Record<string, number> = {};
+      for (let i = 0; i < 50; i++) {
+        const cap = 20 + (i % 5) * 5; // 20..40 against 40 DMs each
+        const id = await insertAccount(db, {
+          dm_daily_limit: cap,
+          timezone: i % 2 ? 'Asia/Tokyo' : 'America/Los_Angeles',
+        });
+        caps[id] = cap;
+        await sql(
+          db,
+          `insert into dm_queue (account_id, recipient_id, body) select $1::uuid, 'r-' || g, 'dm ' || $1::text || ' #' || g from generate_series(1, 40) g`,
+          [id],
+        );
+      }
+      const provider = fakeProvider({ latencyMs: 2 });
+      setProvider(provider);
+      for (let i = 0; i < 10; i++) runners.push(openPostgres(url!, { max: 3 }));
+      const started = Date.now();
+      const summaries = await Promise.all(
+        runners.map((r) => runJob(dmQueue, { db: r, trigger: 'manual', budgetMs: 30_000 })),
+      );
+      const took = Date.now() - started;
+      setProvider(undefined);
+
+      const texts = provider.sends.map((s) => s.text);
+      expect(new Set(texts).size).toBe(texts.length); // no DM sent twice
+      const expectedSent = Object.values(caps).reduce((sum, cap) => sum + Math.min(cap, 40), 0);
+      expect(texts.length).toBe(expectedSent);
+      const perAccount = await sql<{ account_id: string; sent: number; pending: number; other: number }>(
+        db,
+        `select account_id, count(*) filter (where status = 'sent')::int as sent, count(*) filter (where status = 'pending')::int as pending,
+                count(*) filter (where status not in ('sent', 'pending'))::int as other
+           from dm_queue group by account_id`,
+      );
+      for (const row of perAccount) {
+        expect(row.sent).toBe(caps[row.account_id]); // the cap, exactly: never exceeded, fully used
+        expect(row.sent + row.pending).toBe(40); // every row accounted for
+        expect(row.other).toBe(0);
+      }
+      expect(summaries.every((s) => s.status === 'ok')).toBe(true);
+      expect(summaries.reduce((n, s) => n + s.succeeded, 0)).toBe(expectedSent);
+      console.log(
+        `[concurrency] 10 runs, 2,000 DMs, 50 accounts: ${expectedSent} sent, 0 duplicates, ${took} ms; per run succeeded: ${summaries.map((s) => s.succeeded).join(',')}`,
+      );
+    } finally {
+      setProvider(undefined);
+      await Promise.all(runners.map((r) => r.close()));
+      await dispose();
+    }
+  });
+});
