@@ -92,19 +92,19 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
         await db.rpc('cron_extend_lease', { p_run_id: id, p_lease_seconds: leaseSecondsFor(job), p_now: now() });
       },
     });
-    const summary: RunSummary = {
+    const summary = ordered({
       ...base,
       ...result,
       runId,
       status: result.hasMore ? 'partial' : 'ok',
       durationMs: budget.elapsedMs(),
-    };
+    });
     await finish(db, summary, null, now());
     log('info', 'cron run', summary as unknown as Record<string, unknown>);
     return summary;
   } catch (e) {
     const error = toErrorMessage(e);
-    const summary: RunSummary = { ...base, ...result, runId, status: 'error', error, durationMs: budget.elapsedMs() };
+    const summary = ordered({ ...base, ...result, runId, status: 'error', error, durationMs: budget.elapsedMs() });
     if (runId) {
       try {
         await finish(db, summary, error, now());
@@ -115,6 +115,42 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
     log('error', 'cron run', summary as unknown as Record<string, unknown>);
     return summary;
   }
+}
+
+/** The summary in the documented order: { job, runId, trigger, status, claimed, …, durationMs, budgetMs } then extras. */
+function ordered(s: RunSummary): RunSummary {
+  const {
+    job,
+    runId,
+    trigger,
+    status,
+    claimed,
+    succeeded,
+    failed,
+    retried,
+    uncertain,
+    remaining,
+    hasMore,
+    durationMs,
+    budgetMs,
+    ...rest
+  } = s;
+  return {
+    job,
+    runId,
+    trigger,
+    status,
+    claimed,
+    succeeded,
+    failed,
+    retried,
+    uncertain,
+    remaining,
+    hasMore,
+    durationMs,
+    budgetMs,
+    ...rest,
+  };
 }
 
 async function finish(db: Db, summary: RunSummary, error: string | null, at: Date): Promise<void> {
