@@ -64,14 +64,14 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
     if (!start) throw new Error('cron_run_start returned nothing');
     runId = start.run_id;
     if (start.status === 'skipped') {
-      const summary: RunSummary = {
+      const summary = ordered({
         ...base,
         ...result,
         runId,
         status: 'skipped',
         reason: start.reason ?? undefined,
-        durationMs: budget.elapsedMs(),
-      };
+        durationMs: 0,
+      });
       log('info', 'cron run', summary as unknown as Record<string, unknown>);
       return summary;
     }
