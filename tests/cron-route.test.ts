@@ -184,3 +184,67 @@ describe('cron route runs', () => {
     expect(await statusCounts(db)).toEqual({ pending: 2 });
   });
 });
+
+describe('continuation', () => {
+  test('a partial run that made progress calls itself again, bounded by maxContinuations', async () => {
+    const { cronRoute } = await import('../lib/cron/route.ts');
+    const { dmQueue } = await import('../jobs/dm-queue.ts');
+    const tasks: (() => Promise<void>)[] = [];
+    const calls: { url: string; depth: string | null; auth: string | null }[] = [];
+    const route = cronRoute(dmQueue, {
+      schedule: (task) => tasks.push(task),
+      fetch: (async (input: URL | RequestInfo, init?: RequestInit) => {
+        const headers = new Headers(init?.headers);
+        calls.push({
+          url: String(input),
+          depth: headers.get('x-cron-continuation-depth'),
+          auth: headers.get('authorization'),
+        });
+        return new Response('{}');
+      }) as typeof fetch,
+    });
+    await seedDue(5);
+    const first = await route.GET(new Request(`${URL_BASE}?limit=2`, { headers: auth(`Bearer ${SECRET}`) }));
+    expect(await first.json()).toMatchObject({ status: 'partial', trigger: 'manual' });
+    expect(tasks).toHaveLength(1);
+    await tasks[0]!();
+    expect(calls).toEqual([{ url: `${URL_BASE}?limit=2`, depth: '1', auth: `Bearer ${SECRET}` }]);
+
+    // The continuation itself is recorded as such; at the maximum depth it does not chain again.
+    const last = await route.POST(
+      new Request(`${URL_BASE}?limit=2`, {
+        method: 'POST',
+        headers: { ...auth(`Bearer ${SECRET}`), 'x-cron-continuation-depth': String(dmQueue.maxContinuations) },
+      }),
+    );
+    expect(await last.json()).toMatchObject({ status: 'partial', trigger: 'continuation' });
+    expect(tasks).toHaveLength(1);
+    const runs = await sql<{ trigger: string; depth: number }>(
+      db,
+      'select trigger, depth from job_runs order by started_at',
+    );
+    expect(runs).toEqual([
+      { trigger: 'manual', depth: 0 },
+      { trigger: 'continuation', depth: 3 },
+    ]);
+  });
+
+  test('a partial run that made no progress does not chain', async () => {
+    const { cronRoute } = await import('../lib/cron/route.ts');
+    const { defineJob } = await import('../lib/cron/job.ts');
+    const tasks: unknown[] = [];
+    const stuck = defineJob({
+      name: 'stuck-job',
+      maxDuration: 10,
+      defaultLimit: 1,
+      maxContinuations: 5,
+      run: async () => ({ claimed: 0, succeeded: 0, failed: 0, retried: 0, uncertain: 0, remaining: 7, hasMore: true }),
+    });
+    const route = cronRoute(stuck, { schedule: (t) => tasks.push(t) });
+    const res = await route.GET(
+      new Request('http://localhost/api/cron/stuck-job', { headers: auth(`Bearer ${SECRET}`) }),
+    );
+    expect(await res.json()).toMatchObject({ status: 'partial', remaining: 7 });
+    expect(tasks).toHaveLength(0);
+  });
+});
