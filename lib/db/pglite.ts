@@ -1,11 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { buildRpcCall, type Db, DbError, normalizeRow, type Row, toDbError } from './types.ts';
+import { type Db, DbError, fromDriver, normalizeRow, type Row, type Signature, sqlRpc, toDbError } from './types.ts';
 
 type Queryable = Pick<PGlite, 'query' | 'exec'> | Transaction;
 
-function wrap(q: Queryable, close: () => Promise<void>, root?: PGlite): Db {
+function wrap(
+  q: Queryable,
+  close: () => Promise<void>,
+  root?: PGlite,
+  signatures = new Map<string, Promise<Signature>>(),
+): Db {
   const query = async <T = Row>(sql: string, params: unknown[] = []): Promise<T[]> => {
     try {
       const res = await q.query<Row>(sql, params);
@@ -24,16 +29,13 @@ function wrap(q: Queryable, close: () => Promise<void>, root?: PGlite): Db {
         throw toDbError(e);
       }
     },
-    rpc: <T = Row>(fn: string, args?: Record<string, unknown>) => {
-      const { text, params } = buildRpcCall(fn, args);
-      return query<T>(text, params);
-    },
+    rpc: sqlRpc(query, signatures),
     transaction: root
       ? <T>(fn: (tx: Db) => Promise<T>) =>
           root
-            .transaction((tx) => fn(wrap(tx, async () => {})))
+            .transaction((tx) => fn(wrap(tx, async () => {}, undefined, signatures)))
             .catch((e) => {
-              throw toDbError(e);
+              throw fromDriver(e);
             })
       : undefined,
     close,

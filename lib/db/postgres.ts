@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { buildRpcCall, type Db, normalizeRow, type Row, toDbError } from './types.ts';
+import { type Db, fromDriver, normalizeRow, type Row, type Signature, sqlRpc, toDbError } from './types.ts';
 
 /**
  * Supabase's transaction pooler (Supavisor, port 6543) cannot keep prepared statements across transactions.
@@ -16,7 +16,12 @@ export function isTransactionPooler(url: string): boolean {
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
-function wrap(sql: Sql, close: () => Promise<void>, root?: postgres.Sql): Db {
+function wrap(
+  sql: Sql,
+  close: () => Promise<void>,
+  root?: postgres.Sql,
+  signatures = new Map<string, Promise<Signature>>(),
+): Db {
   const query = async <T = Row>(text: string, params: unknown[] = []): Promise<T[]> => {
     try {
       const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
@@ -35,16 +40,13 @@ function wrap(sql: Sql, close: () => Promise<void>, root?: postgres.Sql): Db {
         throw toDbError(e);
       }
     },
-    rpc: <T = Row>(fn: string, args?: Record<string, unknown>) => {
-      const { text, params } = buildRpcCall(fn, args, { rawJson: true });
-      return query<T>(text, params);
-    },
+    rpc: sqlRpc(query, signatures),
     transaction: root
       ? async <T>(fn: (tx: Db) => Promise<T>) => {
           try {
-            return (await root.begin((tx) => fn(wrap(tx, async () => {})))) as T;
+            return (await root.begin((tx) => fn(wrap(tx, async () => {}, undefined, signatures)))) as T;
           } catch (e) {
-            throw toDbError(e);
+            throw fromDriver(e);
           }
         }
       : undefined,
