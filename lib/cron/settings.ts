@@ -11,14 +11,17 @@ const schema = z.object({
 export type DrainSettings = z.infer<typeof schema>;
 
 /**
- * Per-job drain settings from the environment: `<PREFIX>_BATCH_SIZE`, `<PREFIX>_CONCURRENCY`, and
+ * Per-job drain settings from the environment: `<PREFIX>_CONCURRENCY` (default 8), `<PREFIX>_BATCH_SIZE` (default: the
+ * concurrency — every claimed item starts at once, so a function killed mid-batch leaves at most that many items
+ * with an unknown outcome; raise it for zero-latency providers where claim round trips dominate), and
  * `PROVIDER_MIN_TIMEOUT_MS` (an item is not started when less than this is left for its provider call).
  * An invalid value falls back to the default rather than stopping the queue.
  */
 export function drainSettings(prefix: string, env: NodeJS.ProcessEnv = process.env): DrainSettings {
+  const concurrency = env[`${prefix}_CONCURRENCY`] ?? 8;
   return schema.parse({
-    batchSize: env[`${prefix}_BATCH_SIZE`] ?? 50,
-    concurrency: env[`${prefix}_CONCURRENCY`] ?? 8,
+    batchSize: env[`${prefix}_BATCH_SIZE`] ?? concurrency,
+    concurrency,
     minItemTimeoutMs: env.PROVIDER_MIN_TIMEOUT_MS ?? 3000,
   });
 }
