@@ -17,7 +17,13 @@ beforeAll(async () => {
   const fresh = await freshDb('pglite');
   dispose = fresh.dispose;
   // Every rpc is recorded: a refused request must never reach the database.
-  db = { ...fresh.db, rpc: (fn, args) => (rpcCalls.push(fn), fresh.db.rpc(fn, args)) } as Db;
+  db = {
+    ...fresh.db,
+    rpc: (fn, args) => {
+      rpcCalls.push(fn);
+      return fresh.db.rpc(fn, args);
+    },
+  } as Db;
   setDb(db);
   setProvider(fakeProvider());
   forbidInLogs(SECRET);
@@ -30,14 +36,24 @@ afterAll(async () => {
   await dispose();
 });
 
-const request = (headers: Record<string, string>, query = '') => new Request(`http://localhost/api/cron/dm-queue${query}`, { headers });
+const request = (headers: Record<string, string>, query = '') =>
+  new Request(`http://localhost/api/cron/dm-queue${query}`, { headers });
 
 describe('hostile requests never get a 500 nor reach the database', () => {
   test('any Authorization header that is not exactly "Bearer <secret>" → 401, no rpc', async () => {
     const near = fc.oneof(
       fc.string({ maxLength: 200 }),
       fc.string({ unit: 'grapheme', maxLength: 60 }).map((s) => `Bearer ${s}`),
-      fc.constantFrom('', 'Bearer', 'Bearer ', 'Bearer undefined', 'Bearer null', `bearer ${SECRET}`, `BEARER ${SECRET}`, `Basic ${SECRET}`),
+      fc.constantFrom(
+        '',
+        'Bearer',
+        'Bearer ',
+        'Bearer undefined',
+        'Bearer null',
+        `bearer ${SECRET}`,
+        `BEARER ${SECRET}`,
+        `Basic ${SECRET}`,
+      ),
       fc.integer({ min: 0, max: SECRET.length - 1 }).map((n) => `Bearer ${SECRET.slice(0, n)}`),
       fc.string({ minLength: 1, maxLength: 3 }).map((extra) => `Bearer ${SECRET}${extra}`),
       fc.constant(`Bearer ${'x'.repeat(9 * 1024)}`),
@@ -68,9 +84,23 @@ describe('hostile requests never get a 500 nor reach the database', () => {
       fc.integer({ min: 10_001 }).map((n) => `limit=${n}`),
       fc.bigInt({ min: 10n ** 20n }).map((n) => `budgetMs=${n}`),
       fc.integer({ max: 0 }).map((n) => `budgetMs=${n}`),
-      fc.string({ minLength: 1, maxLength: 10 }).filter((s) => !/^\d+$/.test(s)).map((s) => `limit=${encodeURIComponent(s)}`),
-      fc.string({ minLength: 1, maxLength: 10 }).filter((s) => !['1', '0', 'true', 'false'].includes(s)).map((s) => `dryRun=${encodeURIComponent(s)}`),
-      fc.constantFrom('limit=1&limit=1', 'budgetMs=5&budgetMs=6', 'limit=', 'limit=1e3', 'limit=0x10', 'limit= 5', 'other=1'),
+      fc
+        .string({ minLength: 1, maxLength: 10 })
+        .filter((s) => !/^\d+$/.test(s))
+        .map((s) => `limit=${encodeURIComponent(s)}`),
+      fc
+        .string({ minLength: 1, maxLength: 10 })
+        .filter((s) => !['1', '0', 'true', 'false'].includes(s))
+        .map((s) => `dryRun=${encodeURIComponent(s)}`),
+      fc.constantFrom(
+        'limit=1&limit=1',
+        'budgetMs=5&budgetMs=6',
+        'limit=',
+        'limit=1e3',
+        'limit=0x10',
+        'limit= 5',
+        'other=1',
+      ),
     );
     await fc.assert(
       fc.asyncProperty(bad, async (query) => {

@@ -1,0 +1,5 @@
+import { syncJobStatus } from '../../../../lib/sync/api.ts';
+
+export const runtime = 'nodejs';
+export const dynamic = 'force-dynamic';
+export const GET = syncJobStatus;
