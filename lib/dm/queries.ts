@@ -1,5 +1,6 @@
 import type { Outcome, SettleCounts } from '../cron/drain.ts';
 import type { RetryPolicy } from '../cron/policy.ts';
+import { countSettled, outcomeRecord } from '../cron/settle.ts';
 import type { Db } from '../db/types.ts';
 import type { SentMessage } from '../providers/types.ts';
 
@@ -34,50 +35,20 @@ export function claimDueDms(
   });
 }
 
-/** The drain loop's outcome names, in the vocabulary of settle_dms. */
-function toSqlOutcome(o: Outcome<SentMessage>): Record<string, unknown> {
-  switch (o.outcome) {
-    case 'success':
-      return { id: o.id, outcome: 'sent', providerMessageId: o.result.messageId, providerChatId: o.result.chatId };
-    case 'failed':
-    case 'uncertain':
-      return { id: o.id, outcome: o.outcome, error: o.error, code: o.code };
-    case 'retry':
-      return {
-        id: o.id,
-        outcome: 'retry',
-        error: o.error,
-        code: o.code,
-        retryAfterMs: o.retryAfterMs,
-        cooldownAccount: o.cooldownAccount,
-      };
-    case 'account':
-      return { id: o.id, outcome: 'account', error: o.error, code: o.code, accountStatus: o.accountStatus };
-    case 'release':
-      return { id: o.id, outcome: 'release', error: o.error };
-  }
-}
-
 export async function settleDms(
   db: Db,
   args: { runId: string; outcomes: Outcome<SentMessage>[]; policy: RetryPolicy; now: Date },
 ): Promise<SettleCounts> {
   const rows = await db.rpc<{ id: string; status: string; outcome: string }>('settle_dms', {
     p_run_id: args.runId,
-    p_outcomes: args.outcomes.map(toSqlOutcome),
+    p_outcomes: args.outcomes.map((o) =>
+      outcomeRecord(o, (r) => ({ outcome: 'sent', providerMessageId: r.messageId, providerChatId: r.chatId })),
+    ),
     p_max_attempts: args.policy.maxAttempts,
     p_backoff_seconds: args.policy.backoffSeconds,
     p_now: args.now,
   });
-  const counts: SettleCounts = { succeeded: 0, failed: 0, retried: 0, uncertain: 0, released: 0 };
-  for (const r of rows) {
-    if (r.status === 'sent') counts.succeeded++;
-    else if (r.status === 'failed') counts.failed++;
-    else if (r.status === 'uncertain') counts.uncertain++;
-    else if (r.outcome === 'retry') counts.retried++;
-    else counts.released++;
-  }
-  return counts;
+  return countSettled(rows, 'sent');
 }
 
 export function dmBacklog(db: Db, now: Date): Promise<number> {

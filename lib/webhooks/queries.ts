@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Outcome, SettleCounts } from '../cron/drain.ts';
 import type { RetryPolicy } from '../cron/policy.ts';
+import { countSettled } from '../cron/settle.ts';
 import type { Db } from '../db/types.ts';
 
 /** One thin typed function per SQL function of outbound webhooks (supabase/migrations/*_webhooks.sql). */
@@ -93,14 +94,7 @@ export async function settleDeliveries(
     p_disable_after: args.disableAfter,
     p_now: args.now,
   });
-  const counts: SettleCounts = { succeeded: 0, failed: 0, retried: 0, uncertain: 0, released: 0 };
-  for (const r of rows) {
-    if (r.status === 'delivered') counts.succeeded++;
-    else if (r.status === 'failed') counts.failed++;
-    else if (r.outcome === 'retry') counts.retried++;
-    else counts.released++;
-  }
-  return counts;
+  return countSettled(rows, 'delivered');
 }
 
 export function webhookBacklog(db: Db, now: Date): Promise<number> {
