@@ -31,9 +31,11 @@ export function graceMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
- * Overdue: the last success is older than the previous scheduled fire time plus the grace. A job that never ran is
- * overdue only once a full interval plus the grace has passed since the schema was installed. A paused job is never
- * overdue: somebody chose to stop it.
+ * Overdue: the latest scheduled fire whose grace has run out (the last fire at or before now − grace) has no
+ * successful run at or after it. Measuring from that fire, not from the most recent one, keeps a job that has missed
+ * many fires overdue during each new fire's grace too, instead of flapping back to healthy every interval.
+ * A job that never ran is overdue only once a full interval plus the grace has passed since the schema was installed.
+ * A paused job is never overdue: somebody chose to stop it.
  */
 export function isOverdue(
   row: Pick<StatusRow, 'enabled' | 'last_success_at' | 'installed_at'>,
@@ -42,10 +44,9 @@ export function isOverdue(
   grace: number,
 ): boolean {
   if (!row.enabled) return false;
-  const prev = previousFireBefore(expression, now);
-  if (!prev) return false;
-  if (now.getTime() < prev.getTime() + grace) return false; // the latest fire still has its grace
-  if (row.last_success_at) return new Date(row.last_success_at).getTime() < prev.getTime();
+  const due = previousFireBefore(expression, new Date(now.getTime() - grace));
+  if (!due) return false;
+  if (row.last_success_at) return new Date(row.last_success_at).getTime() < due.getTime();
   const installed = row.installed_at ? new Date(row.installed_at).getTime() : now.getTime();
   return now.getTime() > installed + intervalMs(expression, new Date(installed)) + grace;
 }

@@ -1,15 +1,30 @@
 // npm run cron: the local stand-in for Vercel Cron. Reads vercel.json, fires each route on its schedule (UTC) with
 // Authorization: Bearer $CRON_SECRET, prints one line per run.
-//   npm run cron                 run the schedules until Ctrl-C
-//   npm run cron -- --once <job> fire one job now and exit
-//   npm run cron -- --all        fire every job now and exit
+//   npm run cron                      run the schedules until Ctrl-C (first catching up on fires missed while stopped)
+//   npm run cron -- --no-catch-up     ... without the catch-up
+//   npm run cron -- --once <job>      fire one job now and exit
+//   npm run cron -- --all             fire every job now and exit
 import fs from 'node:fs';
 import { Cron } from 'croner';
-import { type Schedule, schedules } from '../lib/schedules.ts';
+import { previousFireBefore, type Schedule, schedules } from '../lib/schedules.ts';
 
 if (fs.existsSync('.env.local')) process.loadEnvFile('.env.local');
 const base = (process.env.APP_URL || `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/$/, '');
 const secret = process.env.CRON_SECRET;
+const list = schedules();
+const args = process.argv.slice(2);
+
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(
+    fs
+      .readFileSync(new URL(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(0, 6)
+      .join('\n')
+      .replace(/^\/\/ ?/gm, ''),
+  );
+  process.exit(0);
+}
 if (!secret) {
   console.error(
     'CRON_SECRET is not set (npm run dev writes one to .env.local): the routes refuse every call without it.',
@@ -17,14 +32,12 @@ if (!secret) {
   process.exit(1);
 }
 
-const list = schedules();
-const args = process.argv.slice(2);
-
-async function waitForApp(timeoutMs = 120_000): Promise<void> {
+async function waitForApp(timeoutMs = 180_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     try {
-      await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(5_000) });
+      // The first request compiles the route in next dev: give it time.
+      await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(60_000) });
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 1_000));
@@ -51,7 +64,9 @@ async function fire(s: Schedule): Promise<boolean> {
         .filter((k) => typeof body[k] === 'number')
         .map((k) => `${k}=${body[k]}`)
         .join(' ');
-      line(s, `${res.status} ${body.status ?? body.error ?? ''} ${counts} ${Date.now() - started}ms`);
+      const status = body.status ?? body.error ?? '';
+      const reason = typeof body.reason === 'string' ? ` (${body.reason})` : '';
+      line(s, `${res.status} ${status}${reason} ${counts} ${Date.now() - started}ms`);
       return res.ok;
     } catch (e) {
       if (attempt === 5) {
@@ -62,6 +77,38 @@ async function fire(s: Schedule): Promise<boolean> {
     }
   }
   return false;
+}
+
+interface JobHealth {
+  enabled?: boolean;
+  lastSuccessAt: string | null;
+}
+
+/**
+ * Vercel fires on schedule whether or not anyone watches; a laptop's runner only while it runs. At start, each job
+ * whose latest scheduled fire has no successful run after it is fired once, like anacron, so the dashboard moves in
+ * the first minute instead of at the next quarter hour. Paused jobs are left alone.
+ */
+async function catchUp(): Promise<void> {
+  let jobs: Record<string, JobHealth>;
+  try {
+    const res = await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(60_000) });
+    const body = (await res.json()) as { db?: string; jobs?: Record<string, JobHealth> };
+    if (body.db !== 'ok' || !body.jobs) return;
+    jobs = body.jobs;
+  } catch {
+    return;
+  }
+  const now = new Date();
+  const due = list.filter((s) => {
+    const h = jobs[s.job];
+    if (!h || h.enabled === false) return false;
+    const previous = previousFireBefore(s.schedule, now);
+    return previous !== null && (!h.lastSuccessAt || new Date(h.lastSuccessAt) < previous);
+  });
+  if (due.length === 0) return;
+  console.log(`catching up on ${due.map((s) => s.job).join(', ')} (their last scheduled fire has no success yet)`);
+  await Promise.all(due.map(fire));
 }
 
 if (args[0] === '--once' || args[0] === '--all') {
@@ -76,7 +123,12 @@ if (args[0] === '--once' || args[0] === '--all') {
 }
 
 await waitForApp();
+// Shown as localhost: next dev serves its scripts to the origin it announced, and that is localhost.
+const shown = process.env.APP_URL ? base : `http://localhost:${process.env.PORT || 3000}`;
+const door = process.env.ADMIN_PASSWORD ? 'password: ADMIN_PASSWORD' : 'open in development: ADMIN_PASSWORD is not set';
 console.log(`local cron runner: ${list.length} schedules from vercel.json against ${base} (UTC)`);
+console.log(`  dashboard  ${shown}/admin  (${door})`);
+console.log(`  health     ${shown}/api/health`);
 for (const s of list) {
   // protect: a run still going when the next fire comes is not doubled locally.
   const job = new Cron(s.schedule, { timezone: 'UTC', protect: true }, async () => {
@@ -84,3 +136,4 @@ for (const s of list) {
   });
   line(s, `${s.schedule}  next ${job.nextRun()?.toISOString()}`);
 }
+if (!args.includes('--no-catch-up')) await catchUp();

@@ -13,6 +13,12 @@ if (!process.env.CRON_SECRET) {
 }
 const port = process.env.PORT || '3000';
 const env = { ...process.env, PORT: port };
+const database = process.env.DATABASE_URL
+  ? 'DATABASE_URL'
+  : process.env.SUPABASE_URL
+    ? 'SUPABASE_URL'
+    : `the embedded PGlite in ${process.env.PGLITE_DIR || '.data/pglite'} (migrated and seeded on first use)`;
+console.log(`dev: http://localhost:${port} on ${database}; the local cron runner starts once the app answers`);
 const bin = (name) => `node_modules/.bin/${name}`;
 
 const children = [

@@ -1,0 +1,88 @@
+import type { Metadata } from 'next';
+import { z } from 'zod';
+import { adminJobs } from '../../lib/admin/jobs.ts';
+import { adminOverview, recentRuns } from '../../lib/admin/queries.ts';
+import { requireAdminPage } from '../../lib/admin/session.ts';
+import { getDb, resolveDbConfig } from '../../lib/db/index.ts';
+import { toErrorMessage } from '../../lib/log.ts';
+import { AccountUsage } from './account-usage.tsx';
+import { AutoRefresh } from './auto-refresh.tsx';
+import { DailyChart } from './daily-chart.tsx';
+import { JobsTable } from './jobs-table.tsx';
+import { OpenBanner } from './open-banner.tsx';
+import { ProblemItems } from './problem-items.tsx';
+import { QueueDepth } from './queue-depth.tsx';
+import { RecentRuns, RUN_STATUSES } from './recent-runs.tsx';
+import './admin.css';
+
+export const dynamic = 'force-dynamic';
+// Run now runs the job inside this page's server action: allow the longest job's maxDuration.
+export const maxDuration = 300;
+export const metadata: Metadata = { title: 'Admin · pg-cron-jobs', robots: { index: false, follow: false } };
+
+type SearchParams = Promise<Record<string, string | string[] | undefined>>;
+
+export default async function AdminPage({ searchParams }: { searchParams: SearchParams }) {
+  const { open } = await requireAdminPage();
+  const now = new Date();
+  const list = adminJobs(now);
+  const names = list.map((j) => j.job);
+  // An unknown job or status in the URL is ignored rather than an error page.
+  const filter = z
+    .object({
+      job: z
+        .enum(names as [string, ...string[]])
+        .optional()
+        .catch(undefined),
+      status: z.enum(RUN_STATUSES).optional().catch(undefined),
+    })
+    .parse(await searchParams);
+
+  let body: React.ReactNode;
+  try {
+    const db = await getDb();
+    const [overview, runs] = await Promise.all([
+      adminOverview(db, { jobs: names, now }),
+      recentRuns(db, { ...filter, limit: 50 }),
+    ]);
+    body = (
+      <>
+        <JobsTable list={list} state={overview.jobs} now={now} />
+        <div className="columns">
+          <QueueDepth dms={overview.dmQueue} posts={overview.posts} />
+          <AccountUsage accounts={overview.accounts} total={overview.accountCount} />
+        </div>
+        <DailyChart days={overview.daily} />
+        <ProblemItems
+          items={overview.problems}
+          counts={{
+            uncertain: overview.dmQueue.uncertain + overview.posts.uncertain,
+            failed: overview.dmQueue.failed + overview.posts.failed,
+          }}
+          now={now}
+        />
+        <RecentRuns runs={runs} jobs={names} job={filter.job} status={filter.status} now={now} />
+      </>
+    );
+  } catch (e) {
+    body = (
+      <p className="banner bad" role="alert">
+        The database did not answer: {toErrorMessage(e)}
+      </p>
+    );
+  }
+
+  return (
+    <main className="admin">
+      {open ? <OpenBanner /> : null}
+      <header className="top">
+        <h1>pg-cron-jobs · admin</h1>
+        <span className="muted">
+          {resolveDbConfig().transport} · rendered {now.toISOString().slice(11, 19)} UTC
+        </span>
+        <AutoRefresh seconds={5} />
+      </header>
+      {body}
+    </main>
+  );
+}

@@ -1,0 +1,106 @@
+import { relative, truncate, utc } from '../../lib/admin/format.ts';
+import type { ProblemItem } from '../../lib/admin/queries.ts';
+import { ActionForm } from './action-form.tsx';
+import { resolveQueueItem } from './actions.ts';
+import { StatusBadge } from './status-badge.tsx';
+
+const SHOWN = 5;
+const MAYBE_SENT =
+  'This one may already be on LinkedIn: its outcome is unknown. Retrying can send it a second time. Retry anyway?';
+
+/** Uncertain, then failed DMs and posts, with the operator's three answers; the first few shown, the rest folded. */
+export function ProblemItems({
+  items,
+  counts,
+  now,
+}: {
+  items: ProblemItem[];
+  counts: { uncertain: number; failed: number };
+  now: Date;
+}) {
+  const total = counts.uncertain + counts.failed;
+  return (
+    <section aria-labelledby="problems">
+      <h2 id="problems">
+        Needs attention: {counts.uncertain} uncertain, {counts.failed} failed
+      </h2>
+      {items.length === 0 ? (
+        <p className="muted">Nothing to do.</p>
+      ) : (
+        <ItemTable items={items.slice(0, SHOWN)} now={now} />
+      )}
+      {items.length > SHOWN ? (
+        <details>
+          <summary>
+            {items.length - SHOWN} more
+            {total > items.length ? ` (the latest ${items.length} of ${total} are listed)` : ''}
+          </summary>
+          <ItemTable items={items.slice(SHOWN)} now={now} />
+        </details>
+      ) : null}
+    </section>
+  );
+}
+
+function ItemTable({ items, now }: { items: ProblemItem[]; now: Date }) {
+  return (
+    <table className="cards">
+      <thead>
+        <tr>
+          <th>Item</th>
+          <th>Status</th>
+          <th>Last error</th>
+          <th>Updated</th>
+          <th>Actions</th>
+        </tr>
+      </thead>
+      <tbody>
+        {items.map((item) => {
+          const fields = { kind: item.kind, id: item.id };
+          return (
+            <tr key={`${item.kind}:${item.id}`} data-item={item.id}>
+              <td data-label="Item">
+                {item.kind === 'dm' ? 'DM' : 'Post'} · {item.account}
+                <div className="muted">
+                  {item.kind === 'dm' ? `to ${item.target}` : `for ${item.target ?? 'no time'}`}: “
+                  {truncate(item.preview, 60)}”
+                </div>
+              </td>
+              <td data-label="Status">
+                <StatusBadge status={item.status} />{' '}
+                <span className="muted">
+                  {item.attempts} {item.attempts === 1 ? 'attempt' : 'attempts'}
+                </span>
+              </td>
+              <td data-label="Last error" className="error-text">
+                {truncate(item.lastError, 160)}
+              </td>
+              <td data-label="Updated" title={utc(item.updatedAt)}>
+                {relative(item.updatedAt, now)}
+              </td>
+              <td className="actions">
+                <ActionForm
+                  action={resolveQueueItem}
+                  fields={{ ...fields, action: 'retry' }}
+                  label="Retry"
+                  confirm={item.status === 'uncertain' ? MAYBE_SENT : undefined}
+                />
+                <ActionForm
+                  action={resolveQueueItem}
+                  fields={{ ...fields, action: 'cancel' }}
+                  label="Cancel"
+                  variant="danger"
+                />
+                <ActionForm
+                  action={resolveQueueItem}
+                  fields={{ ...fields, action: 'mark-sent' }}
+                  label={item.kind === 'dm' ? 'Mark sent' : 'Mark published'}
+                />
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
