@@ -42,6 +42,8 @@ export interface NextServer {
   pgliteDir: string | null;
   /** The server's output so far (stdout and stderr, last 400 lines). */
   output(): string;
+  /** `kill -9` of the whole server (a crash: nothing runs after it), then waits until it is gone. */
+  crash(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -153,7 +155,16 @@ export async function startNextServer(options: NextServerOptions = {}): Promise<
     await stop();
     throw e;
   }
-  return { url, port, distDir, pgliteDir, output, stop };
+  const crash = async () => {
+    const exited =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((r) => child.once('exit', () => r()));
+    kill(child, 'SIGKILL');
+    await exited;
+    await stop();
+  };
+  return { url, port, distDir, pgliteDir, output, crash, stop };
 }
 
 /** Signals the whole group: next dev runs its server in a worker process of its own. */
