@@ -5,7 +5,7 @@ import { runJob } from '../lib/cron/run.ts';
 import { openPostgres } from '../lib/db/postgres.ts';
 import type { Db } from '../lib/db/types.ts';
 import { setProvider } from '../lib/providers/index.ts';
-import { forEachEngine, freshDb, SERVER_URL, sql } from './helpers/db.ts';
+import { forEachEngine, freshDb, serverAvailable, sql } from './helpers/db.ts';
 import { fakeProvider } from './helpers/fake-provider.ts';
 import { insertAccount, insertDms, statusCounts } from './helpers/fixtures.ts';
 import { forbidInLogs } from './helpers/logs.ts';
@@ -116,59 +116,62 @@ forEachEngine('dm-queue job', (ctx) => {
   });
 });
 
-describe.runIf(SERVER_URL)('dm-queue under concurrency [postgres]', () => {
-  test('10 concurrent runs over 2,000 DMs across 50 capped accounts: no duplicate, no cap exceeded, every row accounted for', async () => {
-    const { db, url, dispose } = await freshDb('postgres');
-    const runners: Db[] = [];
-    try {
-      const caps: Record<string, number> = {};
-      for (let i = 0; i < 50; i++) {
-        const cap = 20 + (i % 5) * 5; // 20..40 against 40 DMs each
-        const id = await insertAccount(db, {
-          dm_daily_limit: cap,
-          timezone: i % 2 ? 'Asia/Tokyo' : 'America/Los_Angeles',
-        });
-        caps[id] = cap;
-        await sql(
-          db,
-          `insert into dm_queue (account_id, recipient_id, body) select $1::uuid, 'r-' || g, 'dm ' || $1::text || ' #' || g from generate_series(1, 40) g`,
-          [id],
+describe.runIf(serverAvailable('dm-queue under concurrency [postgres]'))(
+  'dm-queue under concurrency [postgres]',
+  () => {
+    test('10 concurrent runs over 2,000 DMs across 50 capped accounts: no duplicate, no cap exceeded, every row accounted for', async () => {
+      const { db, url, dispose } = await freshDb('postgres');
+      const runners: Db[] = [];
+      try {
+        const caps: Record<string, number> = {};
+        for (let i = 0; i < 50; i++) {
+          const cap = 20 + (i % 5) * 5; // 20..40 against 40 DMs each
+          const id = await insertAccount(db, {
+            dm_daily_limit: cap,
+            timezone: i % 2 ? 'Asia/Tokyo' : 'America/Los_Angeles',
+          });
+          caps[id] = cap;
+          await sql(
+            db,
+            `insert into dm_queue (account_id, recipient_id, body) select $1::uuid, 'r-' || g, 'dm ' || $1::text || ' #' || g from generate_series(1, 40) g`,
+            [id],
+          );
+        }
+        const provider = fakeProvider({ latencyMs: 2 });
+        setProvider(provider);
+        for (let i = 0; i < 10; i++) runners.push(openPostgres(url!, { max: 3 }));
+        const started = Date.now();
+        const summaries = await Promise.all(
+          runners.map((r) => runJob(dmQueue, { db: r, trigger: 'manual', budgetMs: 30_000 })),
         );
-      }
-      const provider = fakeProvider({ latencyMs: 2 });
-      setProvider(provider);
-      for (let i = 0; i < 10; i++) runners.push(openPostgres(url!, { max: 3 }));
-      const started = Date.now();
-      const summaries = await Promise.all(
-        runners.map((r) => runJob(dmQueue, { db: r, trigger: 'manual', budgetMs: 30_000 })),
-      );
-      const took = Date.now() - started;
-      setProvider(undefined);
+        const took = Date.now() - started;
+        setProvider(undefined);
 
-      const texts = provider.sends.map((s) => s.text);
-      expect(new Set(texts).size).toBe(texts.length); // no DM sent twice
-      const expectedSent = Object.values(caps).reduce((sum, cap) => sum + Math.min(cap, 40), 0);
-      expect(texts.length).toBe(expectedSent);
-      const perAccount = await sql<{ account_id: string; sent: number; pending: number; other: number }>(
-        db,
-        `select account_id, count(*) filter (where status = 'sent')::int as sent, count(*) filter (where status = 'pending')::int as pending,
+        const texts = provider.sends.map((s) => s.text);
+        expect(new Set(texts).size).toBe(texts.length); // no DM sent twice
+        const expectedSent = Object.values(caps).reduce((sum, cap) => sum + Math.min(cap, 40), 0);
+        expect(texts.length).toBe(expectedSent);
+        const perAccount = await sql<{ account_id: string; sent: number; pending: number; other: number }>(
+          db,
+          `select account_id, count(*) filter (where status = 'sent')::int as sent, count(*) filter (where status = 'pending')::int as pending,
                 count(*) filter (where status not in ('sent', 'pending'))::int as other
            from dm_queue group by account_id`,
-      );
-      for (const row of perAccount) {
-        expect(row.sent).toBe(caps[row.account_id]); // the cap, exactly: never exceeded, fully used
-        expect(row.sent + row.pending).toBe(40); // every row accounted for
-        expect(row.other).toBe(0);
+        );
+        for (const row of perAccount) {
+          expect(row.sent).toBe(caps[row.account_id]); // the cap, exactly: never exceeded, fully used
+          expect(row.sent + row.pending).toBe(40); // every row accounted for
+          expect(row.other).toBe(0);
+        }
+        expect(summaries.every((s) => s.status === 'ok')).toBe(true);
+        expect(summaries.reduce((n, s) => n + s.succeeded, 0)).toBe(expectedSent);
+        console.log(
+          `[concurrency] 10 runs, 2,000 DMs, 50 accounts: ${expectedSent} sent, 0 duplicates, ${took} ms; per run succeeded: ${summaries.map((s) => s.succeeded).join(',')}`,
+        );
+      } finally {
+        setProvider(undefined);
+        await Promise.all(runners.map((r) => r.close()));
+        await dispose();
       }
-      expect(summaries.every((s) => s.status === 'ok')).toBe(true);
-      expect(summaries.reduce((n, s) => n + s.succeeded, 0)).toBe(expectedSent);
-      console.log(
-        `[concurrency] 10 runs, 2,000 DMs, 50 accounts: ${expectedSent} sent, 0 duplicates, ${took} ms; per run succeeded: ${summaries.map((s) => s.succeeded).join(',')}`,
-      );
-    } finally {
-      setProvider(undefined);
-      await Promise.all(runners.map((r) => r.close()));
-      await dispose();
-    }
-  });
-});
+    });
+  },
+);

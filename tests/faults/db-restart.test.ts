@@ -7,7 +7,7 @@ import { setDb } from '../../lib/db/index.ts';
 import { openPostgres } from '../../lib/db/postgres.ts';
 import type { Db } from '../../lib/db/types.ts';
 import { setProvider } from '../../lib/providers/index.ts';
-import { freshDb, SERVER_URL, sql } from '../helpers/db.ts';
+import { freshDb, SERVER_URL, serverAvailable, sql } from '../helpers/db.ts';
 import { fakeProvider } from '../helpers/fake-provider.ts';
 import { insertAccount, insertDms } from '../helpers/fixtures.ts';
 
@@ -34,7 +34,7 @@ async function waitForServer(db: Db): Promise<void> {
  * The database restarts in the middle of a run: the route answers 500 JSON with the run id, nothing is lost (the
  * interrupted batch's DMs end uncertain, then are reconciled; none is sent twice), and the next run continues.
  */
-describe.runIf(SERVER_URL)('database restart mid-run [postgres]', () => {
+describe.runIf(serverAvailable('database restart mid-run [postgres]'))('database restart mid-run [postgres]', () => {
   let db: Db;
   let dispose: () => Promise<void>;
   let runner: Db;

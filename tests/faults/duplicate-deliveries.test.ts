@@ -9,7 +9,7 @@ import { openPostgres } from '../../lib/db/postgres.ts';
 import type { Db } from '../../lib/db/types.ts';
 import { setProvider } from '../../lib/providers/index.ts';
 import type { LinkedInProvider } from '../../lib/providers/types.ts';
-import { freshDb, SERVER_URL, sql } from '../helpers/db.ts';
+import { freshDb, serverAvailable, sql } from '../helpers/db.ts';
 import { fakeProvider } from '../helpers/fake-provider.ts';
 
 const SECRET = 'duplicate-deliveries-secret-0123';
@@ -19,7 +19,7 @@ const CALLS = 10;
  * Vercel Cron may deliver the same invocation more than once. Ten identical calls at once for every job: the DM queue
  * and the post scheduler send each item once within caps, analytics counts a day once, syncs import each page once.
  */
-describe.runIf(SERVER_URL)('duplicate cron deliveries [postgres]', () => {
+describe.runIf(serverAvailable('duplicate cron deliveries [postgres]'))('duplicate cron deliveries [postgres]', () => {
   let db: Db;
   let pool: Db;
   let dispose: () => Promise<void>;

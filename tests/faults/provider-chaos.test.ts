@@ -7,7 +7,7 @@ import { openPostgres } from '../../lib/db/postgres.ts';
 import type { Db } from '../../lib/db/types.ts';
 import { setProvider } from '../../lib/providers/index.ts';
 import { createUnipileProvider } from '../../lib/providers/unipile.ts';
-import { freshDb, SERVER_URL, sql } from '../helpers/db.ts';
+import { freshDb, serverAvailable, sql } from '../helpers/db.ts';
 
 /**
  * Provider chaos: 10,000 DMs over 100 accounts against a Unipile stand-in answering a random mix of 201, 429 with
@@ -122,7 +122,7 @@ const server = setupServer(
   }),
 );
 
-describe.runIf(SERVER_URL)('provider chaos [postgres]', () => {
+describe.runIf(serverAvailable('provider chaos [postgres]'))('provider chaos [postgres]', () => {
   let db: Db;
   let url: string;
   let dispose: () => Promise<void>;

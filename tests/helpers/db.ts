@@ -28,6 +28,17 @@ export function engines(): Engine[] {
   return ['pglite', 'postgres'];
 }
 
+/**
+ * For tests that only make sense on the server (real concurrency, restarts): true when TEST_DATABASE_URL is set;
+ * otherwise says why they are skipped (and fails in CI, where they must run).
+ */
+export function serverAvailable(what: string): boolean {
+  if (SERVER_URL) return true;
+  if (process.env.CI) throw new Error(`TEST_DATABASE_URL must be set in CI: "${what}" needs the PostgreSQL server`);
+  console.warn(`[tests] skipped "${what}": it needs the PostgreSQL server and TEST_DATABASE_URL is not set.`);
+  return false;
+}
+
 /** A fresh, empty database on the server (not migrated); dropped by the returned function. */
 export async function createServerDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   if (!SERVER_URL) throw new Error('TEST_DATABASE_URL is not set');
