@@ -52,6 +52,15 @@ forEachEngine('claim_due_dms', (ctx) => {
     expect(claimed.slice(0, 3).map((c) => c.turn)).toEqual([1, 1, 1]);
   });
 
+  test('never more than p_limit rows, even when the per-account share is rounded up', async () => {
+    await reset();
+    const now = new Date('2026-03-10T12:00:00Z');
+    for (let i = 0; i < 3; i++) await insertDms(ctx.db, await insertAccount(ctx.db), 5);
+    const claimed = await claim(4, now); // share = ceil(4 / 3) = 2 per account, 6 candidates
+    expect(claimed).toHaveLength(4);
+    expect(await statusCounts(ctx.db)).toEqual({ sending: 4, pending: 11 });
+  });
+
   test('oldest due first within an account; future, retry-delayed and inactive-account DMs are not claimed', async () => {
     await reset();
     const now = new Date('2026-03-10T12:00:00Z');
