@@ -54,6 +54,9 @@ export interface DrainSpec<I extends { id: string }, R> {
 }
 
 const EMPTY_CLAIM_RETRIES = 3;
+/** Answered calls needed before the start floor adapts to the observed latency, and the lowest it goes. */
+const ADAPT_AFTER_SAMPLES = 8;
+const ADAPTIVE_FLOOR_MIN_MS = 1_000;
 
 export interface DrainResult extends SettleCounts {
   claimed: number;
@@ -136,7 +139,19 @@ async function settleWithRetry<R>(spec: DrainSpec<{ id: string }, R>, outcomes: 
  */
 export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>): Promise<DrainResult> {
   const margin = spec.marginMs ?? 500;
-  const floor = Math.min(spec.minItemTimeoutMs ?? spec.itemTimeoutMs, spec.itemTimeoutMs);
+  const configuredFloor = Math.min(spec.minItemTimeoutMs ?? spec.itemTimeoutMs, spec.itemTimeoutMs);
+  const latencies: number[] = [];
+  /**
+   * The start floor adapts to the provider this run sees: once a few calls have answered, an item may start with
+   * 4 × their p99 (at least 1 s) left, so a fast provider keeps the last seconds of the budget busy while a slow one
+   * keeps the configured floor. A call cut short by a shortened timeout becomes uncertain, hence the wide multiple.
+   */
+  const floor = () => {
+    if (latencies.length < ADAPT_AFTER_SAMPLES) return configuredFloor;
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+    return Math.min(configuredFloor, Math.max(ADAPTIVE_FLOOR_MIN_MS, 4 * p99));
+  };
   const total: DrainResult = {
     claimed: 0,
     succeeded: 0,
@@ -157,7 +172,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
       total.stoppedEarly = true;
       break;
     }
-    if (spec.signal?.aborted || !spec.budget.fits(floor + margin)) {
+    if (spec.signal?.aborted || !spec.budget.fits(floor() + margin)) {
       total.stoppedEarly = true;
       break;
     }
@@ -182,17 +197,21 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
             return { id: item.id, outcome: 'release', error: 'account stopped earlier in this run' };
           }
           const timeout = Math.min(spec.itemTimeoutMs, spec.budget.remainingMs() - margin);
-          if (spec.signal?.aborted || timeout < floor) {
+          if (spec.signal?.aborted || timeout < floor()) {
             return { id: item.id, outcome: 'release', error: 'not started: run budget exhausted' };
           }
           const signals = [AbortSignal.timeout(timeout)];
           if (spec.signal) signals.push(spec.signal);
           const signal = AbortSignal.any(signals);
+          const startedAt = spec.budget.elapsedMs();
           try {
             const result = await raceAbort(spec.process(item, signal), signal, timeout);
+            latencies.push(spec.budget.elapsedMs() - startedAt);
             return { id: item.id, outcome: 'success', result };
           } catch (e) {
             const outcome = toOutcome<R>(item.id, e, spec.unknownError);
+            // A provider that answered (even with an error) tells us its latency; a timeout does not.
+            if (!signal.aborted) latencies.push(spec.budget.elapsedMs() - startedAt);
             if (
               key !== undefined &&
               (outcome.outcome === 'account' || (outcome.outcome === 'retry' && outcome.cooldownAccount))
