@@ -57,6 +57,7 @@ const EMPTY_CLAIM_RETRIES = 3;
 /** Answered calls needed before the start floor adapts to the observed latency, and the lowest it goes. */
 const ADAPT_AFTER_SAMPLES = 8;
 const ADAPTIVE_FLOOR_MIN_MS = 1_000;
+const LATENCY_WINDOW = 256;
 
 export interface DrainResult extends SettleCounts {
   claimed: number;
@@ -141,17 +142,21 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
   const margin = spec.marginMs ?? 500;
   const configuredFloor = Math.min(spec.minItemTimeoutMs ?? spec.itemTimeoutMs, spec.itemTimeoutMs);
   const latencies: number[] = [];
+  let floorMs = configuredFloor;
   /**
    * The start floor adapts to the provider this run sees: once a few calls have answered, an item may start with
    * 4 × their p99 (at least 1 s) left, so a fast provider keeps the last seconds of the budget busy while a slow one
    * keeps the configured floor. A call cut short by a shortened timeout becomes uncertain, hence the wide multiple.
+   * Recomputed once per batch from the latest calls, so its cost does not grow with the run.
    */
-  const floor = () => {
-    if (latencies.length < ADAPT_AFTER_SAMPLES) return configuredFloor;
+  const adaptFloor = () => {
+    if (latencies.length > LATENCY_WINDOW) latencies.splice(0, latencies.length - LATENCY_WINDOW);
+    if (latencies.length < ADAPT_AFTER_SAMPLES) return;
     const sorted = [...latencies].sort((a, b) => a - b);
     const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
-    return Math.min(configuredFloor, Math.max(ADAPTIVE_FLOOR_MIN_MS, 4 * p99));
+    floorMs = Math.min(configuredFloor, Math.max(ADAPTIVE_FLOOR_MIN_MS, 4 * p99));
   };
+  const floor = () => floorMs;
   const total: DrainResult = {
     claimed: 0,
     succeeded: 0,
@@ -223,6 +228,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
         }),
       ),
     );
+    adaptFloor();
     const counts = await settleWithRetry(spec as unknown as DrainSpec<{ id: string }, R>, outcomes);
     total.succeeded += counts.succeeded;
     total.failed += counts.failed;
