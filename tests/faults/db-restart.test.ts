@@ -13,9 +13,12 @@ import { insertAccount, insertDms } from '../helpers/fixtures.ts';
 
 const SECRET = 'db-restart-secret-0123456789';
 
-function restartPostgres(): void {
+/** Down for a few seconds (longer than the engine's settle retries), then back, like a failover. */
+async function restartPostgres(): Promise<void> {
   const version = execSync('ls /etc/postgresql').toString().trim().split('\n')[0];
-  execSync(`pg_ctlcluster --skip-systemctl-redirect ${version} main restart -m fast`, { stdio: 'inherit' });
+  execSync(`pg_ctlcluster --skip-systemctl-redirect ${version} main stop -m fast`, { stdio: 'inherit' });
+  await new Promise((r) => setTimeout(r, 3_000));
+  execSync(`pg_ctlcluster --skip-systemctl-redirect ${version} main start`, { stdio: 'inherit' });
 }
 
 async function waitForServer(db: Db): Promise<void> {
@@ -68,7 +71,7 @@ describe.runIf(serverAvailable('database restart mid-run [postgres]'))('database
       }),
     );
     await new Promise((r) => setTimeout(r, 700)); // mid-batch: DMs claimed, provider calls in flight
-    restartPostgres();
+    await restartPostgres();
     const res = await response;
     expect(res.status).toBe(500);
     const body = (await res.json()) as { runId: string | null; error: string };
