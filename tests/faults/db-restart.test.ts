@@ -79,6 +79,9 @@ describe.runIf(serverAvailable('database restart mid-run [postgres]'))('database
     expect(body.error.length).toBeGreaterThan(0);
 
     await waitForServer(db);
+    // The runner's pool may still hold connections the restart killed: like the next invocation would, let it
+    // discover and replace them before the next run.
+    await waitForServer(runner);
     // The run row was updated when possible (the restart may leave it 'running'; then nothing else reads it as success).
     const [run] = await sql<{ status: string }>(db, 'select status from job_runs where id = $1', [body.runId]);
     expect(['error', 'running']).toContain(run!.status);
