@@ -120,11 +120,14 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number):
 const SETTLE_TRIES = 3;
 
 /** Settling is idempotent (rows no longer held are left alone), so a transient failure is retried. */
-async function settleWithRetry<R>(spec: DrainSpec<{ id: string }, R>, outcomes: Outcome<R>[]): Promise<SettleCounts> {
+async function settleWithRetry<R>(
+  settle: (outcomes: Outcome<R>[]) => Promise<SettleCounts>,
+  outcomes: Outcome<R>[],
+): Promise<SettleCounts> {
   let last: unknown;
   for (let i = 0; i < SETTLE_TRIES; i++) {
     try {
-      return await spec.settle(outcomes);
+      return await settle(outcomes);
     } catch (e) {
       last = e;
       await new Promise((r) => setTimeout(r, 100 * (i + 1)));
@@ -156,7 +159,6 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
     const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
     floorMs = Math.min(configuredFloor, Math.max(ADAPTIVE_FLOOR_MIN_MS, 4 * p99));
   };
-  const floor = () => floorMs;
   const total: DrainResult = {
     claimed: 0,
     succeeded: 0,
@@ -177,7 +179,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
       total.stoppedEarly = true;
       break;
     }
-    if (spec.signal?.aborted || !spec.budget.fits(floor() + margin)) {
+    if (spec.signal?.aborted || !spec.budget.fits(floorMs + margin)) {
       total.stoppedEarly = true;
       break;
     }
@@ -202,7 +204,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
             return { id: item.id, outcome: 'release', error: 'account stopped earlier in this run' };
           }
           const timeout = Math.min(spec.itemTimeoutMs, spec.budget.remainingMs() - margin);
-          if (spec.signal?.aborted || timeout < floor()) {
+          if (spec.signal?.aborted || timeout < floorMs) {
             return { id: item.id, outcome: 'release', error: 'not started: run budget exhausted' };
           }
           const signals = [AbortSignal.timeout(timeout)];
@@ -229,7 +231,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
       ),
     );
     adaptFloor();
-    const counts = await settleWithRetry(spec as unknown as DrainSpec<{ id: string }, R>, outcomes);
+    const counts = await settleWithRetry(spec.settle, outcomes);
     total.succeeded += counts.succeeded;
     total.failed += counts.failed;
     total.retried += counts.retried;

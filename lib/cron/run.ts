@@ -117,40 +117,26 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
   }
 }
 
-/** The summary in the documented order: { job, runId, trigger, status, claimed, …, durationMs, budgetMs } then extras. */
+const SUMMARY_ORDER = [
+  'job',
+  'runId',
+  'trigger',
+  'status',
+  'claimed',
+  'succeeded',
+  'failed',
+  'retried',
+  'uncertain',
+  'remaining',
+  'hasMore',
+  'durationMs',
+  'budgetMs',
+] as const;
+
+/** The summary in the documented order (DESIGN.md's route contract), extras after. */
 function ordered(s: RunSummary): RunSummary {
-  const {
-    job,
-    runId,
-    trigger,
-    status,
-    claimed,
-    succeeded,
-    failed,
-    retried,
-    uncertain,
-    remaining,
-    hasMore,
-    durationMs,
-    budgetMs,
-    ...rest
-  } = s;
-  return {
-    job,
-    runId,
-    trigger,
-    status,
-    claimed,
-    succeeded,
-    failed,
-    retried,
-    uncertain,
-    remaining,
-    hasMore,
-    durationMs,
-    budgetMs,
-    ...rest,
-  };
+  const head = Object.fromEntries(SUMMARY_ORDER.map((k) => [k, s[k]]));
+  return { ...head, ...s } as RunSummary;
 }
 
 async function finish(db: Db, summary: RunSummary, error: string | null, at: Date): Promise<void> {
