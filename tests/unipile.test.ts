@@ -44,8 +44,8 @@ afterAll(() => {
 
 const signal = () => new AbortController().signal;
 
-type Op = 'sendMessage' | 'publishPost' | 'findSentMessage' | 'listRelations';
-const WRITES: Op[] = ['sendMessage', 'publishPost'];
+type Op = 'sendMessage' | 'publishPost' | 'findSentMessage' | 'listRelations' | 'sendInvitation';
+const WRITES: Op[] = ['sendMessage', 'publishPost', 'sendInvitation'];
 const READS: Op[] = ['findSentMessage', 'listRelations'];
 
 function callOp(p: LinkedInProvider, op: Op, s: AbortSignal = signal()): Promise<unknown> {
@@ -61,6 +61,8 @@ function callOp(p: LinkedInProvider, op: Op, s: AbortSignal = signal()): Promise
       );
     case 'listRelations':
       return p.listRelations({ accountId: ACCOUNT, cursor: null, limit: 100 }, s);
+    case 'sendInvitation':
+      return p.sendInvitation({ accountId: ACCOUNT, providerId: RECIPIENT, message: TEXT }, s);
   }
 }
 
@@ -223,6 +225,8 @@ describe('unipile error mapping', () => {
     { op: 'listRelations' as Op, status: 502, cls: RetryableError },
     { op: 'sendMessage' as Op, status: 404, cls: PermanentError },
     { op: 'publishPost' as Op, status: 504, cls: UncertainError },
+    { op: 'sendInvitation' as Op, status: 502, cls: RetryableError },
+    { op: 'sendInvitation' as Op, status: 504, cls: UncertainError },
   ])('$op: non-JSON (HTML) $status page is classified by status', async ({ op, status, cls }) => {
     const html = `<html><head><style>body{color:red}</style><title>${status} Error</title></head><body><h1>Bad Gateway</h1><p>nginx</p></body></html>`;
     server.use(http.all(`${BASE}/api/v1/*`, () => HttpResponse.html(html, { status })));
@@ -247,6 +251,7 @@ describe('unipile error mapping', () => {
   test.each([
     { op: 'sendMessage' as Op, cls: UncertainError },
     { op: 'publishPost' as Op, cls: UncertainError },
+    { op: 'sendInvitation' as Op, cls: UncertainError },
     { op: 'listRelations' as Op, cls: RetryableError },
     { op: 'findSentMessage' as Op, cls: RetryableError },
   ])('$op: malformed JSON in a 2xx → $cls.name', async ({ op, cls }) => {
@@ -303,6 +308,7 @@ describe('unipile timeouts and network errors', () => {
   test.each([
     { op: 'sendMessage' as Op, cls: UncertainError },
     { op: 'publishPost' as Op, cls: UncertainError },
+    { op: 'sendInvitation' as Op, cls: UncertainError },
     { op: 'listRelations' as Op, cls: RetryableError },
     { op: 'findSentMessage' as Op, cls: RetryableError },
   ])('$op: no answer within timeoutMs=200 → $cls.name', async ({ op, cls }) => {
@@ -375,6 +381,8 @@ describe('unipile timeouts and network errors', () => {
     { code: 'ECONNREFUSED', op: 'publishPost' as Op, cls: RetryableError },
     { code: 'ECONNRESET', op: 'sendMessage' as Op, cls: UncertainError },
     { code: 'UND_ERR_SOCKET', op: 'publishPost' as Op, cls: UncertainError },
+    { code: 'ECONNREFUSED', op: 'sendInvitation' as Op, cls: RetryableError },
+    { code: 'ECONNRESET', op: 'sendInvitation' as Op, cls: UncertainError },
     { code: 'ECONNRESET', op: 'listRelations' as Op, cls: RetryableError },
     { code: 'ECONNRESET', op: 'findSentMessage' as Op, cls: RetryableError },
   ])('fetch failing with cause.code $code on $op → $cls.name', async ({ code, op, cls }) => {
@@ -623,6 +631,268 @@ describe('unipile success paths', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Invitations
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('unipile sendInvitation', () => {
+  const INVITE = `${BASE}/api/v1/users/invite`;
+  const invite = (message: string | null, p: LinkedInProvider = unipile, s: AbortSignal = signal()) =>
+    p.sendInvitation({ accountId: ACCOUNT, providerId: RECIPIENT, message }, s);
+  const sent = (body: Record<string, unknown> = {}, status = 200) =>
+    HttpResponse.json({ object: 'UserInvitationSent', invitation_id: 'inv_7224673722165518336', ...body }, { status });
+
+  test.each([
+    { name: 'with a note', message: TEXT, body: { provider_id: RECIPIENT, account_id: ACCOUNT, message: TEXT } },
+    { name: 'without a note (null is left out)', message: null, body: { provider_id: RECIPIENT, account_id: ACCOUNT } },
+  ])('posts JSON to /api/v1/users/invite $name', async ({ message, body }) => {
+    let seen:
+      | { method: string; path: string; search: string; headers: Record<string, string | null>; body: unknown }
+      | undefined;
+    server.use(
+      http.all(`${BASE}/api/v1/*`, async ({ request }) => {
+        const url = new URL(request.url);
+        seen = {
+          method: request.method,
+          path: url.pathname,
+          search: url.search,
+          headers: {
+            'content-type': request.headers.get('content-type'),
+            'x-api-key': request.headers.get('x-api-key'),
+            accept: request.headers.get('accept'),
+          },
+          body: await request.json(),
+        };
+        return sent();
+      }),
+    );
+    await expect(invite(message)).resolves.toEqual({ invitationId: 'inv_7224673722165518336' });
+    expect(seen).toEqual({
+      method: 'POST',
+      path: '/api/v1/users/invite',
+      search: '',
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, accept: 'application/json' },
+      body,
+    });
+  });
+
+  test.each([
+    { name: '200 with usage', status: 200, body: { usage: 50 }, invitationId: 'inv_7224673722165518336' },
+    { name: '201', status: 201, body: {}, invitationId: 'inv_7224673722165518336' },
+    { name: 'a null invitation_id', status: 200, body: { invitation_id: null }, invitationId: null },
+    { name: 'no invitation_id', status: 200, body: { invitation_id: undefined }, invitationId: null },
+    {
+      name: 'unknown extra keys',
+      status: 200,
+      body: { usage: 'n/a', extra: { x: 1 } },
+      invitationId: 'inv_7224673722165518336',
+    },
+  ])('success: $name', async ({ status, body, invitationId }) => {
+    server.use(http.post(INVITE, () => sent(body, status)));
+    await expect(invite(TEXT)).resolves.toEqual({ invitationId });
+  });
+
+  test('logs the usage of the invitation limit Unipile reports, a warning from 90 %', async () => {
+    server.use(http.post(INVITE, () => sent({ usage: 90 })));
+    const before = capturedLogs().length;
+    await invite(TEXT);
+    const lines = capturedLogs()
+      .slice(before)
+      .filter((l) => l.msg === 'unipile invitation limit usage');
+    expect(lines).toEqual([expect.objectContaining({ level: 'warn', op: 'sendInvitation', usagePercent: 90 })]);
+  });
+
+  test('one debug line per call, without the note or the API key', async () => {
+    server.use(http.post(INVITE, () => sent()));
+    const before = capturedLogs().length;
+    await invite(TEXT);
+    const lines = capturedLogs().slice(before);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'debug',
+        op: 'sendInvitation',
+        method: 'POST',
+        path: '/api/v1/users/invite',
+        status: 200,
+      }),
+    ]);
+    const raw = JSON.stringify(lines);
+    expect(raw).not.toContain(TEXT);
+    expect(raw).not.toContain(API_KEY);
+  });
+
+  interface InviteCase {
+    status: number;
+    type?: string;
+    headers?: Record<string, string>;
+    cls: ErrorClass;
+    code: string;
+    retryAfterMs?: number;
+    cooldownAccount?: boolean;
+    accountStatus?: 'disconnected' | 'paused';
+    /** Part of the message (the reason added for known invitation refusals). */
+    says?: string;
+  }
+  const INVITE_CASES: InviteCase[] = [
+    // The invitee cannot be invited (again): permanent.
+    ...(
+      [
+        ['errors/already_invited_recently', 'already pending or was sent recently'],
+        ['errors/already_connected', 'already a 1st-degree connection'],
+        ['errors/cannot_invite_attendee', 'does not allow inviting this person'],
+      ] as const
+    ).map(([type, says]): InviteCase => ({ status: 422, type, cls: PermanentError, code: type, says })),
+    ...[
+      'errors/invalid_recipient',
+      'errors/not_allowed_inmail',
+      'errors/user_unreachable',
+      'errors/blocked_recipient',
+      'errors/invalid_account',
+      'errors/unprocessable_entity',
+    ].map((type): InviteCase => ({ status: 422, type, cls: PermanentError, code: type })),
+    { status: 422, cls: PermanentError, code: 'http_422' },
+    {
+      status: 400,
+      type: 'errors/too_many_characters',
+      cls: PermanentError,
+      code: 'errors/too_many_characters',
+      says: 'over 300 characters',
+    },
+    { status: 400, type: 'errors/invalid_parameters', cls: PermanentError, code: 'errors/invalid_parameters' },
+    { status: 404, type: 'errors/resource_not_found', cls: PermanentError, code: 'errors/resource_not_found' },
+    // LinkedIn's invitation limits: not taken effect, retry later and cool the account down.
+    ...['errors/cannot_resend_yet', 'errors/cannot_resend_within_24hrs', 'errors/limit_exceeded'].map(
+      (type): InviteCase => ({
+        status: 422,
+        type,
+        cls: RetryableError,
+        code: type,
+        retryAfterMs: undefined,
+        cooldownAccount: true,
+        says: 'invitation limit',
+      }),
+    ),
+    {
+      status: 422,
+      type: 'errors/limit_exceeded',
+      headers: { 'Retry-After': '3600' },
+      cls: RetryableError,
+      code: 'errors/limit_exceeded',
+      retryAfterMs: 3_600_000,
+      cooldownAccount: true,
+    },
+    {
+      status: 429,
+      type: 'errors/too_many_requests',
+      headers: { 'Retry-After': '7' },
+      cls: RetryableError,
+      code: 'errors/too_many_requests',
+      retryAfterMs: 7000,
+      cooldownAccount: true,
+    },
+    {
+      status: 429,
+      type: 'errors/too_many_requests',
+      cls: RetryableError,
+      code: 'errors/too_many_requests',
+      retryAfterMs: undefined,
+      cooldownAccount: true,
+    },
+    // The account is at fault.
+    ...['errors/disconnected_account', 'errors/expired_credentials', 'errors/checkpoint_error'].map(
+      (type): InviteCase => ({ status: 401, type, cls: AccountError, code: type, accountStatus: 'disconnected' }),
+    ),
+    ...['errors/feature_not_subscribed', 'errors/account_restricted'].map(
+      (type): InviteCase => ({ status: 403, type, cls: AccountError, code: type, accountStatus: 'paused' }),
+    ),
+    // Unipile's own failures, as for sendMessage.
+    {
+      status: 500,
+      type: 'errors/provider_error',
+      cls: RetryableError,
+      code: 'errors/provider_error',
+      retryAfterMs: undefined,
+      cooldownAccount: false,
+    },
+    {
+      status: 503,
+      type: 'errors/no_client_session',
+      headers: { 'Retry-After': '30' },
+      cls: RetryableError,
+      code: 'errors/no_client_session',
+      retryAfterMs: 30_000,
+      cooldownAccount: false,
+    },
+    { status: 504, type: 'errors/request_timeout', cls: UncertainError, code: 'errors/request_timeout' },
+  ];
+
+  test.each(
+    INVITE_CASES.map((c) => ({
+      ...c,
+      name: `${c.status} ${c.type ?? '(no type)'}${c.headers ? ` ${JSON.stringify(c.headers)}` : ''}`,
+    })),
+  )('$name → $cls.name $code', async (c) => {
+    server.use(http.post(INVITE, () => unipileError(c.status, c.type, c.headers)));
+    const e = (await caught(invite(TEXT))) as Error & {
+      code?: string;
+      retryAfterMs?: number;
+      cooldownAccount?: boolean;
+      accountStatus?: string;
+    };
+    expect(e).toBeInstanceOf(c.cls);
+    expect(e.code).toBe(c.code);
+    expect(e.message).toContain(`Unipile sendInvitation failed with HTTP ${c.status}`);
+    if (c.type) expect(e.message).toContain(`Title for ${c.type}`);
+    if (c.says) expect(e.message).toContain(c.says);
+    if (c.cls === RetryableError) {
+      expect(e.retryAfterMs).toBe(c.retryAfterMs);
+      expect(e.cooldownAccount).toBe(c.cooldownAccount);
+    }
+    if (c.cls === AccountError) expect(e.accountStatus).toBe(c.accountStatus);
+  });
+
+  test('the invitation limit types stay permanent for other operations (sendMessage)', async () => {
+    server.use(http.post(`${BASE}/api/v1/chats`, () => unipileError(422, 'errors/cannot_resend_yet')));
+    const e = (await caught(callOp(unipile, 'sendMessage'))) as PermanentError;
+    expect(e).toBeInstanceOf(PermanentError);
+    expect(e.code).toBe('errors/cannot_resend_yet');
+  });
+
+  test.each([
+    { name: 'an empty body', reply: () => new HttpResponse(null, { status: 200 }), says: 'not JSON' },
+    { name: 'another object', reply: () => HttpResponse.json({ object: 'ChatStarted', chat_id: 'c' }), says: 'object' },
+    { name: 'a numeric invitation_id', reply: () => sent({ invitation_id: 42 }), says: 'invitation_id' },
+    { name: 'a JSON array', reply: () => HttpResponse.json([{ object: 'UserInvitationSent' }]), says: '(root)' },
+  ])('a 2xx with $name is uncertain (it probably went out)', async ({ reply, says }) => {
+    server.use(http.post(INVITE, reply));
+    const e = (await caught(invite(TEXT))) as UncertainError;
+    expect(e).toBeInstanceOf(UncertainError);
+    expect(e.code).toBe('malformed_response');
+    expect(e.message).toContain('Unipile sendInvitation returned HTTP 200');
+    expect(e.message).toContain(says);
+  });
+
+  test('no answer within the timeout is uncertain; an already aborted signal sends nothing and is retryable', async () => {
+    let hits = 0;
+    server.use(
+      http.post(INVITE, async () => {
+        hits++;
+        await delay(2_000);
+        return sent();
+      }),
+    );
+    const e = (await caught(invite(TEXT, fastTimeout))) as UncertainError;
+    expect(e).toBeInstanceOf(UncertainError);
+    expect(e.code).toBe('timeout');
+    expect(e.message).toContain('it may have taken effect');
+    expect(hits).toBe(1);
+    const aborted = (await caught(invite(TEXT, unipile, AbortSignal.abort()))) as RetryableError;
+    expect(aborted).toBeInstanceOf(RetryableError);
+    expect(aborted.code).toBe('aborted');
+    expect(hits).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Sandbox
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -683,6 +953,7 @@ describe('sandbox provider', () => {
       p.publishPost({ accountId: 'disconnected_acc', text: TEXT }, signal()),
       p.listRelations({ accountId: 'disconnected_acc', cursor: null, limit: 50 }, signal()),
       p.findSentMessage({ accountId: 'disconnected_acc', recipientId: 'x', text: TEXT, after: new Date() }, signal()),
+      p.sendInvitation({ accountId: 'disconnected_acc', providerId: 'ACoA_ok', message: null }, signal()),
     ]) {
       const e = (await caught(call)) as AccountError;
       expect(e).toBeInstanceOf(AccountError);
@@ -753,6 +1024,87 @@ describe('sandbox provider', () => {
     expect(lines[1]).toMatchObject({ op: 'sendMessage', recipientId: 'invalid_log', outcome: 'permanent' });
     expect(typeof lines[0]?.latencyMs).toBe('number');
     expect(JSON.stringify(capturedLogs())).not.toContain(TEXT);
+  });
+
+  describe('sendInvitation', () => {
+    const inviteSb = (p: LinkedInProvider, providerId: string, message: string | null = TEXT, s = signal()) =>
+      p.sendInvitation({ accountId: 'acc_sb', providerId, message }, s);
+
+    test('succeeds with a generated id; inviting the same person again is already_invited_recently', async () => {
+      const p = sandbox();
+      await expect(inviteSb(p, 'ACoA_new', null)).resolves.toEqual({
+        invitationId: expect.stringMatching(/^sandbox_invitation_\d+$/),
+      });
+      const again = (await caught(inviteSb(p, 'ACoA_new'))) as PermanentError;
+      expect(again).toBeInstanceOf(PermanentError);
+      expect(again.code).toBe('errors/already_invited_recently');
+      // Another account may still invite them.
+      await expect(
+        p.sendInvitation({ accountId: 'acc_other', providerId: 'ACoA_new', message: null }, signal()),
+      ).resolves.toMatchObject({ invitationId: expect.any(String) });
+    });
+
+    test.each([
+      { providerId: 'invalid_1', cls: PermanentError, code: 'errors/invalid_recipient' },
+      { providerId: 'pending_1', cls: PermanentError, code: 'errors/already_invited_recently' },
+      { providerId: 'ratelimit_1', cls: RetryableError, code: 'errors/too_many_requests' },
+      { providerId: 'weeklylimit_1', cls: RetryableError, code: 'errors/cannot_resend_yet' },
+    ])('$providerId → $cls.name $code', async ({ providerId, cls, code }) => {
+      const e = (await caught(inviteSb(sandbox(), providerId))) as Error & {
+        code?: string;
+        cooldownAccount?: boolean;
+        retryAfterMs?: number;
+      };
+      expect(e).toBeInstanceOf(cls);
+      expect(e.code).toBe(code);
+      if (cls === RetryableError) expect(e.cooldownAccount).toBe(true);
+      if (providerId.startsWith('ratelimit')) expect(e.retryAfterMs).toBe(60_000);
+      if (providerId.startsWith('weeklylimit')) expect(e.retryAfterMs).toBeUndefined();
+    });
+
+    test('flaky… invitees fail once (503) then succeed, counted apart from messages', async () => {
+      const p = sandbox();
+      await send(p, 'flaky_inv').catch(() => {});
+      const e = (await caught(inviteSb(p, 'flaky_inv'))) as RetryableError;
+      expect(e).toBeInstanceOf(RetryableError);
+      expect(e.code).toBe('http_503');
+      expect(e.cooldownAccount).toBe(false);
+      await expect(inviteSb(p, 'flaky_inv')).resolves.toMatchObject({ invitationId: expect.any(String) });
+    });
+
+    test('a note over 300 characters is refused; 300 (astral characters counted once) is fine', async () => {
+      const p = sandbox();
+      const e = (await caught(inviteSb(p, 'ACoA_long', 'x'.repeat(301)))) as PermanentError;
+      expect(e).toBeInstanceOf(PermanentError);
+      expect(e.code).toBe('errors/too_many_characters');
+      await expect(inviteSb(p, 'ACoA_300', '😀'.repeat(300))).resolves.toMatchObject({
+        invitationId: expect.any(String),
+      });
+    });
+
+    test('aborting in the first half sends nothing (a retry succeeds); an aborted signal is retryable', async () => {
+      const p = createSandboxProvider({ latencyMs: 300 });
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 20);
+      expect(await caught(inviteSb(p, 'ACoA_abort', TEXT, ac.signal))).toBeInstanceOf(UncertainError);
+      expect(await caught(inviteSb(p, 'ACoA_abort', TEXT, AbortSignal.abort()))).toBeInstanceOf(RetryableError);
+      await expect(inviteSb(p, 'ACoA_abort')).resolves.toMatchObject({ invitationId: expect.any(String) });
+    });
+
+    test('logs one info line per invitation, never the note', async () => {
+      const p = sandbox();
+      const before = capturedLogs().length;
+      await inviteSb(p, 'ACoA_loginv');
+      await caught(inviteSb(p, 'pending_log'));
+      const lines = capturedLogs()
+        .slice(before)
+        .filter((l) => l.provider === 'sandbox');
+      expect(lines).toEqual([
+        expect.objectContaining({ level: 'info', op: 'sendInvitation', providerId: 'ACoA_loginv', outcome: 'invited' }),
+        expect.objectContaining({ op: 'sendInvitation', providerId: 'pending_log', outcome: 'permanent' }),
+      ]);
+      expect(JSON.stringify(lines)).not.toContain(TEXT);
+    });
   });
 });
 

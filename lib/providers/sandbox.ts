@@ -4,24 +4,36 @@
  *
  * - recipient `invalid…`   → PermanentError `errors/invalid_recipient`
  * - recipient `flaky…`     → the first attempt per recipient in this process is a 503 RetryableError, later ones succeed
+ *                            (counted separately for messages and invitations)
  * - recipient `slow…`      → takes 3× the latency
  * - recipient `ratelimit…` → 429 RetryableError (retry after 60 s, cooldown the account)
  * - account `disconnected…` → AccountError 'disconnected' for every call
  * - post text containing `#fail` → PermanentError
  *
+ * Invitations (recipient = the invitee's providerId) follow the same prefixes, plus:
+ * - invitee `pending…`     → PermanentError `errors/already_invited_recently` (an invitation is already pending)
+ * - invitee `weeklylimit…` → 422 RetryableError `errors/cannot_resend_yet` (LinkedIn's invitation limit, cooldown the
+ *                            account, no Retry-After)
+ * - inviting the same person again from the same account → PermanentError `errors/already_invited_recently`
+ * - a note over 300 characters → PermanentError `errors/too_many_characters`
+ *
  * A send takes effect halfway through its latency: aborting it before then leaves nothing behind, aborting it after
- * leaves a message that findSentMessage will find — both surface as UncertainError, as with the real API.
+ * leaves a message that findSentMessage will find (or an invitation a second invite runs into) — both surface as
+ * UncertainError, as with the real API.
  */
 import { AccountError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
 import { log } from '../log.ts';
-import type {
-  FindSentMessageInput,
-  LinkedInProvider,
-  PublishPostInput,
-  Relation,
-  RelationsPage,
-  SendMessageInput,
-  SentMessage,
+import {
+  type FindSentMessageInput,
+  INVITATION_MESSAGE_MAX_CHARS,
+  type LinkedInProvider,
+  type PublishPostInput,
+  type Relation,
+  type RelationsPage,
+  type SendInvitationInput,
+  type SendMessageInput,
+  type SentInvitation,
+  type SentMessage,
 } from './types.ts';
 
 export interface SandboxOptions {
@@ -48,7 +60,7 @@ interface Sent {
   messageId: string;
 }
 
-type Outcome = 'sent' | 'published' | 'permanent' | 'retry' | 'ratelimited' | 'account' | 'aborted';
+type Outcome = 'sent' | 'published' | 'invited' | 'permanent' | 'retry' | 'ratelimited' | 'account' | 'aborted';
 
 function abortedBefore(op: string): RetryableError {
   return new RetryableError(`sandbox ${op} aborted before the request was sent`, { code: 'aborted' });
@@ -63,6 +75,8 @@ export function createSandboxProvider(options: SandboxOptions = {}): LinkedInPro
   const chats = new Map<string, string>();
   const sent: Sent[] = [];
   const flakySeen = new Set<string>();
+  /** `${accountId}\u0000${providerId}` of every invitation sent. */
+  const invited = new Set<string>();
 
   const latency = (factor = 1) => Math.round((latencyMs + Math.random() * jitterMs) * factor);
 
@@ -186,6 +200,69 @@ export function createSandboxProvider(options: SandboxOptions = {}): LinkedInPro
     }
   }
 
+  async function sendInvitation(input: SendInvitationInput, signal: AbortSignal): Promise<SentInvitation> {
+    const op = 'sendInvitation';
+    const startedAt = performance.now();
+    const { accountId, providerId } = input;
+    try {
+      if (signal.aborted) throw abortedBefore(op);
+      checkAccount(op, accountId);
+      const total = latency(providerId.startsWith('slow') ? 3 : 1);
+      const half = Math.floor(total / 2);
+      const uncertain = () =>
+        new UncertainError(`sandbox ${op} aborted mid-call; it may have taken effect`, { code: 'aborted' });
+      await wait(half, signal, uncertain);
+
+      const key = `${accountId}\u0000${providerId}`;
+      if (input.message !== null && [...input.message].length > INVITATION_MESSAGE_MAX_CHARS) {
+        throw new PermanentError(
+          `sandbox ${op}: HTTP 400 the note is over ${INVITATION_MESSAGE_MAX_CHARS} characters`,
+          {
+            code: 'errors/too_many_characters',
+          },
+        );
+      }
+      if (providerId.startsWith('invalid')) {
+        throw new PermanentError(`sandbox ${op}: recipient ${providerId} is invalid`, {
+          code: 'errors/invalid_recipient',
+        });
+      }
+      if (providerId.startsWith('pending') || invited.has(key)) {
+        throw new PermanentError(`sandbox ${op}: HTTP 422 an invitation to ${providerId} is already pending`, {
+          code: 'errors/already_invited_recently',
+        });
+      }
+      if (providerId.startsWith('ratelimit')) {
+        throw new RetryableError(`sandbox ${op}: HTTP 429 too many requests`, {
+          code: 'errors/too_many_requests',
+          retryAfterMs: 60_000,
+          cooldownAccount: true,
+        });
+      }
+      if (providerId.startsWith('weeklylimit')) {
+        throw new RetryableError(`sandbox ${op}: HTTP 422 LinkedIn's invitation limit for this account`, {
+          code: 'errors/cannot_resend_yet',
+          cooldownAccount: true,
+        });
+      }
+      const flakyKey = `${op}\u0000${providerId}`;
+      if (providerId.startsWith('flaky') && !flakySeen.has(flakyKey)) {
+        flakySeen.add(flakyKey);
+        throw new RetryableError(`sandbox ${op}: HTTP 503 service unavailable`, { code: 'http_503' });
+      }
+
+      // The invitation is sent from here on, whatever happens to the rest of the call.
+      invited.add(key);
+      const invitationId = `sandbox_invitation_${++counter}`;
+      await wait(total - half, signal, uncertain);
+      logSend(op, { providerId }, 'invited', startedAt);
+      return { invitationId };
+    } catch (e) {
+      logSend(op, { providerId }, outcomeOf(e), startedAt);
+      throw e;
+    }
+  }
+
   async function findSentMessage(input: FindSentMessageInput, signal: AbortSignal): Promise<SentMessage | null> {
     const op = 'findSentMessage';
     if (signal.aborted) throw abortedBefore(op);
@@ -239,5 +316,6 @@ export function createSandboxProvider(options: SandboxOptions = {}): LinkedInPro
     publishPost,
     findSentMessage,
     listRelations,
+    sendInvitation,
   };
 }

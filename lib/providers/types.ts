@@ -38,6 +38,22 @@ export interface RelationsPage {
   cursor: string | null;
 }
 
+/** LinkedIn refuses an invitation note longer than this (Unipile answers 400 `errors/too_many_characters`). */
+export const INVITATION_MESSAGE_MAX_CHARS = 300;
+
+export interface SendInvitationInput {
+  /** The provider's account id (accounts.unipile_account_id). */
+  accountId: string;
+  /** The invitee's provider id (LinkedIn member id, `ACoA…`), not a public identifier or messaging id. */
+  providerId: string;
+  /** The note sent with the invitation (at most INVITATION_MESSAGE_MAX_CHARS); null sends none. */
+  message: string | null;
+}
+
+export interface SentInvitation {
+  invitationId: string | null;
+}
+
 export interface LinkedInProvider {
   readonly name: string;
   /** Upper bound of one call; the engine does not start an item unless this fits in the time left. */
@@ -50,4 +66,11 @@ export interface LinkedInProvider {
     input: { accountId: string; cursor: string | null; limit: number },
     signal: AbortSignal,
   ): Promise<RelationsPage>;
+  /**
+   * Sends a connection invitation. A write: anything that may have reached the provider is UncertainError. An
+   * invitation already pending, an existing connection or an invitee LinkedIn refuses is PermanentError (code
+   * `errors/already_invited_recently`, `errors/already_connected`, `errors/cannot_invite_attendee`, …); LinkedIn's
+   * invitation limits are RetryableError with `cooldownAccount`.
+   */
+  sendInvitation(input: SendInvitationInput, signal: AbortSignal): Promise<SentInvitation>;
 }

@@ -1,19 +1,23 @@
 /**
  * LinkedIn through the Unipile v1 REST API. Every HTTP outcome is turned into one of the typed errors of
- * lib/cron/errors.ts here, so the jobs never look at statuses. The guiding rule for writes (send, publish): only say
- * "retry" when the request is known not to have taken effect; anything that may have reached Unipile is "uncertain".
+ * lib/cron/errors.ts here, so the jobs never look at statuses. The guiding rule for writes (send, publish, invite):
+ * only say "retry" when the request is known not to have taken effect; anything that may have reached Unipile is
+ * "uncertain".
  */
 import { z } from 'zod';
 import { AccountError, type JobError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
 import { log } from '../log.ts';
-import type {
-  FindSentMessageInput,
-  LinkedInProvider,
-  PublishPostInput,
-  Relation,
-  RelationsPage,
-  SendMessageInput,
-  SentMessage,
+import {
+  type FindSentMessageInput,
+  INVITATION_MESSAGE_MAX_CHARS,
+  type LinkedInProvider,
+  type PublishPostInput,
+  type Relation,
+  type RelationsPage,
+  type SendInvitationInput,
+  type SendMessageInput,
+  type SentInvitation,
+  type SentMessage,
 } from './types.ts';
 
 export interface UnipileOptions {
@@ -52,7 +56,7 @@ const NOT_SENT_CODES = new Set([
   'BAD_PORT',
 ]);
 
-type Op = 'sendMessage' | 'publishPost' | 'findSentMessage' | 'listRelations';
+type Op = 'sendMessage' | 'publishPost' | 'findSentMessage' | 'listRelations' | 'sendInvitation';
 /** Writes may have taken effect when the outcome is unknown; reads never matter. */
 type Kind = 'write' | 'read';
 
@@ -76,6 +80,13 @@ const ChatStarted = z.looseObject({
 const PostCreated = z.looseObject({
   object: z.literal('PostCreated'),
   post_id: nullableId,
+});
+
+const UserInvitationSent = z.looseObject({
+  object: z.literal('UserInvitationSent'),
+  invitation_id: nullableId,
+  /** Percentage of LinkedIn's invitation limit used; Unipile sends it only when passing 50, 75, 90 or 95. */
+  usage: z.number().nullish().catch(null),
 });
 
 const ChatList = z.looseObject({
@@ -119,6 +130,27 @@ const ErrorBody = z.looseObject({
   detail: z.string().optional().catch(undefined),
   type: z.string().optional().catch(undefined),
 });
+
+// ---- invitation error types (POST /api/v1/users/invite answers them with 422) ----
+
+/**
+ * About the account's LinkedIn invitation quota, not the invitee: Unipile's detail for `cannot_resend_yet` is "You have
+ * reached a temporary provider limit", which is also what LinkedIn's weekly invitation limit looks like. Not taken
+ * effect, so retry later, and stop inviting from this account for the run.
+ */
+const INVITE_LIMIT_TYPES = new Set([
+  'errors/cannot_resend_yet',
+  'errors/cannot_resend_within_24hrs',
+  'errors/limit_exceeded',
+]);
+
+/** About the invitee: inviting them again cannot succeed (they stay permanent, as every other 4xx); the reason is added. */
+const INVITE_REFUSALS: Record<string, string> = {
+  'errors/already_invited_recently': 'an invitation to this person is already pending or was sent recently',
+  'errors/already_connected': 'this person is already a 1st-degree connection',
+  'errors/cannot_invite_attendee': 'LinkedIn does not allow inviting this person',
+  'errors/too_many_characters': `the invitation note is over ${INVITATION_MESSAGE_MAX_CHARS} characters`,
+};
 
 // ---- helpers ----
 
@@ -217,12 +249,21 @@ export function errorForStatus(op: Op, kind: Kind, res: Pick<RawResponse, 'statu
   const what = parsed
     ? [type, parsed.title, parsed.detail].filter(Boolean).join(': ') || stripTags(res.text).slice(0, 200)
     : stripTags(res.text).slice(0, 200);
-  const message = `Unipile ${op} failed with HTTP ${status}${what ? ` (${what})` : ''}`;
+  const invite = op === 'sendInvitation';
+  const reason = invite && type ? INVITE_REFUSALS[type] : undefined;
+  const message = `Unipile ${op} failed with HTTP ${status}${what ? ` (${what})` : ''}${reason ? `: ${reason}` : ''}`;
 
   if (status === 401) return new AccountError(message, { code, accountStatus: 'disconnected' });
   if (status === 403) return new AccountError(message, { code, accountStatus: 'paused' });
   if (status === 429) {
     return new RetryableError(message, {
+      code,
+      retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      cooldownAccount: true,
+    });
+  }
+  if (invite && status >= 400 && status < 500 && type && INVITE_LIMIT_TYPES.has(type)) {
+    return new RetryableError(`${message}: LinkedIn's invitation limit for this account`, {
       code,
       retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
       cooldownAccount: true,
@@ -255,7 +296,8 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
     method: 'GET' | 'POST',
     path: string,
     query: Record<string, string | number | null | undefined>,
-    form: FormData | undefined,
+    /** multipart/form-data, or a plain object sent as JSON. */
+    body: FormData | Record<string, unknown> | undefined,
     signal: AbortSignal,
   ): Promise<RawResponse> {
     const url = new URL(base + path);
@@ -271,12 +313,17 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
     const combined = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     const started = performance.now();
     let status: number | null = null;
+    const json = body !== undefined && !(body instanceof FormData);
     try {
       const res = await doFetch(url, {
         method,
-        // No content-type: fetch sets multipart/form-data with the boundary itself.
-        headers: { 'X-API-KEY': apiKey, accept: 'application/json' },
-        body: form,
+        // For FormData no content-type: fetch sets multipart/form-data with the boundary itself.
+        headers: {
+          'X-API-KEY': apiKey,
+          accept: 'application/json',
+          ...(json ? { 'content-type': 'application/json' } : {}),
+        },
+        body: json ? JSON.stringify(body) : body,
         signal: combined,
         redirect: 'manual',
       });
@@ -448,6 +495,22 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
         log('warn', 'unipile relations without member_id skipped', { provider: 'unipile', op, dropped });
       }
       return { items, cursor: page.cursor || null };
+    },
+
+    async sendInvitation(input: SendInvitationInput, signal: AbortSignal): Promise<SentInvitation> {
+      const op = 'sendInvitation';
+      const body: Record<string, unknown> = { provider_id: input.providerId, account_id: input.accountId };
+      if (input.message !== null) body.message = input.message;
+      const res = await call(op, 'write', 'POST', '/api/v1/users/invite', {}, body, signal);
+      const sent = parseOk(op, 'write', res, UserInvitationSent);
+      if (sent.usage != null) {
+        log(sent.usage >= 90 ? 'warn' : 'info', 'unipile invitation limit usage', {
+          provider: 'unipile',
+          op,
+          usagePercent: sent.usage,
+        });
+      }
+      return { invitationId: sent.invitation_id ?? null };
     },
   };
 }
