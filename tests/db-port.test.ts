@@ -11,6 +11,7 @@ import { migrate } from '../lib/db/migrate.ts';
 import { openPersistentPglite } from '../lib/db/pglite.ts';
 import { openSupabase } from '../lib/db/supabase.ts';
 import { type Db, DbError, type Transport } from '../lib/db/types.ts';
+import { prepareDemoDatabase } from '../scripts/seed-demo.ts';
 import { type Engine, engines, freshDb, sql } from './helpers/db.ts';
 import { insertAccount, insertDms } from './helpers/fixtures.ts';
 import { capturedLogs, forbidInLogs } from './helpers/logs.ts';
@@ -506,6 +507,52 @@ describe('resolveDbConfig', () => {
     const text = JSON.stringify(lines);
     expect(text).not.toContain(SERVICE_KEY);
     expect(text).not.toContain(DB_PASSWORD);
+  });
+});
+
+describe('the embedded database: the port opens and migrates, npm run dev seeds', () => {
+  const env = (vars: Record<string, string>) => vars as NodeJS.ProcessEnv;
+  const count = async (db: Db, from: string) =>
+    (await db.query!<{ n: number }>(`select count(*)::int as n from ${from}`))[0]?.n;
+
+  test('openDb on PGlite migrates and seeds nothing; prepareDemoDatabase seeds once and releases the directory', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'db-port-seed-'));
+    const dir = path.join(tmp, 'pglite');
+    try {
+      const opened = await openDb(env({ PGLITE_DIR: dir }));
+      try {
+        expect(await count(opened, 'supabase_migrations.schema_migrations')).toBeGreaterThan(0);
+        expect(await count(opened, 'accounts')).toBe(0);
+      } finally {
+        await opened.close();
+      }
+
+      expect(await prepareDemoDatabase(env({ PGLITE_DIR: dir, SEED_DEMO: '0' }))).toEqual({
+        dir,
+        applied: [],
+        seeded: false,
+      });
+      expect(await prepareDemoDatabase(env({ PGLITE_DIR: dir }))).toMatchObject({ seeded: true });
+      expect(await prepareDemoDatabase(env({ PGLITE_DIR: dir }))).toMatchObject({ seeded: false });
+      // Closed again: the lock is gone, so the server (another process) may open the directory.
+      expect(fs.existsSync(`${dir}.lock`)).toBe(false);
+      const db = await openPersistentPglite(dir);
+      try {
+        expect(await count(db, 'accounts')).toBe(5);
+        expect(await count(db, "dm_queue where status = 'pending'")).toBeGreaterThan(0);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('prepareDemoDatabase leaves a real database alone', async () => {
+    expect(await prepareDemoDatabase(env({ DATABASE_URL: 'postgres://u@127.0.0.1:1/none' }))).toBeNull();
+    expect(
+      await prepareDemoDatabase(env({ SUPABASE_URL: 'https://abc.supabase.co', SUPABASE_SERVICE_ROLE_KEY: 'k' })),
+    ).toBeNull();
   });
 });
 

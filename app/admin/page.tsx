@@ -1,5 +1,6 @@
 import type { Metadata } from 'next';
 import { z } from 'zod';
+import { jobs } from '../../jobs/index.ts';
 import { adminJobs } from '../../lib/admin/jobs.ts';
 import { adminOverview, recentRuns } from '../../lib/admin/queries.ts';
 import { requireAdminPage } from '../../lib/admin/session.ts';
@@ -25,7 +26,7 @@ type SearchParams = Promise<Record<string, string | string[] | undefined>>;
 export default async function AdminPage({ searchParams }: { searchParams: SearchParams }) {
   const { open } = await requireAdminPage();
   const now = new Date();
-  const list = adminJobs(now);
+  const list = adminJobs(jobs, now);
   const names = list.map((j) => j.job);
   // An unknown job or status in the URL is ignored rather than an error page.
   const filter = z

@@ -1,4 +1,3 @@
-import { jobs } from '../../jobs/index.ts';
 import type { JobDefinition } from '../cron/job.ts';
 import { nextFireAfter, schedules } from '../schedules.ts';
 import { describeCron } from './describe-cron.ts';
@@ -13,17 +12,20 @@ export interface AdminJob {
   definition: JobDefinition | undefined;
 }
 
-/** Every job /admin shows: each cron of vercel.json in its order, then any registered job without one. */
-export function adminJobs(now: Date = new Date()): AdminJob[] {
+/**
+ * Every job /admin shows: each cron of vercel.json in its order, then any job of `registry` without one. The registry
+ * comes from the caller (the app passes jobs/index.ts): lib sits below jobs and never imports it.
+ */
+export function adminJobs(registry: Readonly<Record<string, JobDefinition>>, now: Date = new Date()): AdminJob[] {
   const list: AdminJob[] = schedules().map((s) => ({
     job: s.job,
     path: s.path,
     schedule: s.schedule,
     description: describeCron(s.schedule),
     nextRunAt: nextFireAfter(s.schedule, now)?.toISOString() ?? null,
-    definition: jobs[s.job],
+    definition: registry[s.job],
   }));
-  for (const [name, definition] of Object.entries(jobs)) {
+  for (const [name, definition] of Object.entries(registry)) {
     if (!list.some((j) => j.job === name))
       list.push({
         job: name,

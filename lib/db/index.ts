@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { log } from '../log.ts';
-import { seedDemoIfEmpty } from '../seed.ts';
 import { migrate } from './migrate.ts';
 import { openPersistentPglite } from './pglite.ts';
 import { isTransactionPooler, openPostgres } from './postgres.ts';
@@ -47,9 +46,9 @@ export async function openDb(env: NodeJS.ProcessEnv = process.env): Promise<Db> 
   if (config.transport === 'postgres') return openPostgres(env.DATABASE_URL!);
   if (config.transport === 'supabase') return openSupabase(env.SUPABASE_URL!, env.SUPABASE_SERVICE_ROLE_KEY!);
   const db = await openPersistentPglite(pgliteDir(env));
-  // The embedded database migrates itself on first use, so `npm run dev` works on a bare machine.
+  // The embedded database migrates itself on first use, so `next dev` works on a bare machine. Demo data is not the
+  // port's business: `npm run dev` seeds it before the server starts (scripts/seed-demo.ts).
   await migrate(db);
-  if (env.SEED_DEMO !== '0') await seedDemoIfEmpty(db);
   return db;
 }
 

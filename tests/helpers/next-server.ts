@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { prepareDemoDatabase } from '../../scripts/seed-demo.ts';
 
 /**
  * Starts the real app for a test: `next dev` (no build needed) or `next start` (on an existing build), on a free port,
@@ -15,7 +16,8 @@ import path from 'node:path';
  *
  * The app's database, secrets and provider come only from `env`, never from this process or .env.local (a test must
  * not write into the developer's database): without DATABASE_URL or SUPABASE_URL it gets an embedded PGlite in a
- * fresh temporary directory, seeded with the demo data unless SEED_DEMO=0.
+ * fresh temporary directory, seeded with the demo data unless SEED_DEMO=0 (by scripts/seed-demo.ts before the server
+ * starts, as `npm run dev` does: the app itself never seeds).
  */
 export interface NextServerOptions {
   mode?: 'dev' | 'start';
@@ -104,6 +106,13 @@ export async function startNextServer(options: NextServerOptions = {}): Promise<
     env.PGLITE_DIR = pgliteDir;
   }
   Object.assign(env, { PORT: String(port), NEXT_DIST_DIR: distDir, NEXT_TELEMETRY_DISABLED: '1' });
+  // Migrated and seeded here, then closed (PGlite: one process per directory) before the server opens it.
+  try {
+    await prepareDemoDatabase(env as unknown as NodeJS.ProcessEnv);
+  } catch (e) {
+    if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+    throw e;
+  }
 
   const lines: string[] = [];
   const record = (chunk: Buffer) => {

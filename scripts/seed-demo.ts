@@ -1,7 +1,13 @@
-import type { Db } from './db/types.ts';
-import { log } from './log.ts';
+import { pgliteDir, resolveDbConfig } from '../lib/db/index.ts';
+import { migrate } from '../lib/db/migrate.ts';
+import { openPersistentPglite } from '../lib/db/pglite.ts';
+import type { Db } from '../lib/db/types.ts';
+import { log } from '../lib/log.ts';
 
 /**
+ * The demo data of `npm run dev`: a development concern, so it lives with the dev entry point and not in the database
+ * port (lib/db only opens and migrates).
+ *
  * A small realistic world for the embedded database, so the dashboard shows movement within a minute of `npm run dev`:
  * five accounts with different caps and time zones (one disconnected), DMs due now and spread over the day (a few to
  * recipients the sandbox rejects or answers flakily), scheduled posts, and 14 days of history.
@@ -54,6 +60,7 @@ select a.id, 'Earlier post (demo)', now() - make_interval(days => d), 'published
   from accounts a, generate_series(1, 14) d where d % 2 = 0;
 `;
 
+/** Seeds the demo world into a database with no accounts yet; false (and nothing written) when it has some. */
 export async function seedDemoIfEmpty(db: Db): Promise<boolean> {
   if (!db.query || !db.exec) return false;
   const [row] = await db.query<{ n: number }>('select count(*)::int as n from accounts');
@@ -61,4 +68,29 @@ export async function seedDemoIfEmpty(db: Db): Promise<boolean> {
   await db.exec(`begin; ${SEED_SQL} commit;`);
   log('info', 'demo data seeded', { accounts: 5 });
   return true;
+}
+
+export interface DemoDatabase {
+  dir: string;
+  applied: string[];
+  seeded: boolean;
+}
+
+/**
+ * What `npm run dev` does before it starts `next dev`: when the environment selects the embedded database, open its
+ * directory, migrate it, seed the demo data if it is empty (unless SEED_DEMO=0), and close it again. PGlite allows
+ * one process per directory and the lock file records the owner's pid, so it must be closed (the lock released)
+ * before the server opens it. Null for DATABASE_URL or SUPABASE_URL: a real database is never seeded.
+ */
+export async function prepareDemoDatabase(env: NodeJS.ProcessEnv = process.env): Promise<DemoDatabase | null> {
+  if (resolveDbConfig(env).transport !== 'pglite') return null;
+  const dir = pgliteDir(env);
+  const db = await openPersistentPglite(dir);
+  try {
+    const { applied } = await migrate(db);
+    const seeded = env.SEED_DEMO !== '0' && (await seedDemoIfEmpty(db));
+    return { dir, applied, seeded };
+  } finally {
+    await db.close();
+  }
 }
