@@ -28,6 +28,7 @@ export function zeroLatencyProvider(timeoutMs = 10_000): LinkedInProvider & { se
     publishPost: () => Promise.resolve({ postId: `post-${++n}` }),
     findSentMessage: () => Promise.resolve(null),
     listRelations: () => Promise.reject(new RetryableError('not used by the bench')),
+    sendInvitation: () => Promise.reject(new RetryableError('not used by the bench')),
   };
 }
 

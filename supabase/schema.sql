@@ -478,28 +478,30 @@ begin
   --    before we locked the accounts is visible, so the cap arithmetic below is exact.
   return query
   with acc as (
-    select a.id, a.timezone, a.dm_daily_limit, a.unipile_account_id,
-           a.dm_min_interval_seconds, a.dm_jitter_seconds, a.dm_window_start_hour, a.dm_window_end_hour,
-           (p_now at time zone a.timezone) as local_now,
-           (date_trunc('day', p_now at time zone a.timezone) at time zone a.timezone) as day_start,
-           ((date_trunc('day', p_now at time zone a.timezone) + interval '1 day') at time zone a.timezone) as day_end
+    select a.id, a.timezone, a.unipile_account_id, a.dm_daily_limit as cap_limit,
+           a.dm_min_interval_seconds as min_interval, a.dm_jitter_seconds as jitter,
+           a.dm_window_start_hour as window_start, a.dm_window_end_hour as window_end,
+           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
       from public.accounts a
+      cross join lateral public.queue_window(a.timezone, 'day', p_now) w
      where a.id = any (v_accounts)
   ),
   quota as (
     select acc.*,
-           greatest(0, acc.dm_daily_limit - (
+           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
+           -- history inserted as done, when it was done).
+           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
              select count(*) from public.dm_queue u
               where u.account_id = acc.id
                 and u.status in ('sent', 'sending', 'uncertain')
-                and coalesce(u.attempted_at, u.sent_at) >= acc.day_start
-                and coalesce(u.attempted_at, u.sent_at) < acc.day_end))::integer as remaining,
+                and coalesce(u.attempted_at, u.sent_at) >= acc.period_start
+                and coalesce(u.attempted_at, u.sent_at) < acc.period_end))::integer end as remaining,
            case
-             when acc.dm_window_start_hour is null then true
-             when acc.dm_window_start_hour < acc.dm_window_end_hour then
-               extract(hour from acc.local_now) >= acc.dm_window_start_hour and extract(hour from acc.local_now) < acc.dm_window_end_hour
+             when acc.window_start is null then true
+             when acc.window_start < acc.window_end then
+               extract(hour from acc.local_now) >= acc.window_start and extract(hour from acc.local_now) < acc.window_end
              else -- a window over midnight, e.g. 22..6
-               extract(hour from acc.local_now) >= acc.dm_window_start_hour or extract(hour from acc.local_now) < acc.dm_window_end_hour
+               extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
            end as in_window
       from acc
   ),
@@ -513,7 +515,7 @@ begin
          where d.account_id = q.id and d.status = 'pending' and d.due_at <= p_now
          order by d.due_at, d.id
          limit case when not q.in_window then 0
-                    when q.dm_min_interval_seconds > 0 then least(q.remaining, 1)
+                    when q.min_interval > 0 then least(q.remaining, 1)
                     else least(q.remaining, v_share) end
          for update of d skip locked
       ) p
@@ -540,16 +542,16 @@ begin
     update public.accounts a
        set dm_checked_at = p_now,
            dm_resume_at = case
-             -- Cap reached: look again at local midnight, or sooner in case a send fails or the limit is raised.
-             when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.day_end, p_now + interval '5 minutes')
+             -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
+             when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
              -- Outside the sending window: resume at the next window start.
              when not q.in_window then
-               (date_trunc('day', q.local_now) + make_interval(hours => q.dm_window_start_hour::integer)
-                 + case when date_trunc('day', q.local_now) + make_interval(hours => q.dm_window_start_hour::integer) <= q.local_now
+               (date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer)
+                 + case when date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer) <= q.local_now
                         then interval '1 day' else interval '0' end) at time zone q.timezone
-             -- Pacing: the next DM no sooner than the interval plus random jitter.
-             when q.dm_min_interval_seconds > 0 and coalesce(pa.n, 0) > 0 then
-               p_now + make_interval(secs => q.dm_min_interval_seconds + floor(random() * (q.dm_jitter_seconds + 1)))
+             -- Pacing: the next call no sooner than the interval plus random jitter.
+             when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
+               p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
              else null
            end
       from quota q
@@ -566,27 +568,119 @@ end $$;
 -- Name: claim_due_posts(integer, integer, uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.claim_due_posts(p_limit integer, p_lease_seconds integer, p_run_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, provider_account_id text, content text, attempts integer, attempted_at timestamp with time zone)
-    LANGUAGE sql
+CREATE FUNCTION public.claim_due_posts(p_limit integer, p_lease_seconds integer, p_run_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, provider_account_id text, content text, attempts integer, attempted_at timestamp with time zone, turn integer)
+    LANGUAGE plpgsql
     AS $$
-  with picked as (
-    select p.id, a.unipile_account_id
-      from public.posts p
-      join public.accounts a on a.id = p.account_id
-     -- due_at = greatest(scheduled_for, next_attempt_at): one indexed column for "due", backoff included.
-     where p.status = 'scheduled' and p.due_at <= p_now
-       and a.status = 'active' and (a.post_resume_at is null or a.post_resume_at <= p_now)
-     order by p.due_at, p.id
-     limit greatest(p_limit, 0)
-     for update of p skip locked
+declare
+  v_accounts uuid[];
+  v_share integer;
+begin
+  if p_limit is null or p_limit < 1 then return; end if;
+
+  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
+  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
+  select array_agg(s.id) into v_accounts from (
+    select a.id
+      from public.accounts a
+     where a.status = 'active'
+       and (a.post_resume_at is null or a.post_resume_at <= p_now)
+       and exists (select 1 from public.posts q
+                    where q.account_id = a.id and q.status = 'scheduled' and q.due_at <= p_now)
+     order by a.post_checked_at nulls first, a.id
+     limit p_limit
+     for update of a skip locked
+  ) s;
+  if v_accounts is null then return; end if;
+  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+
+  -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
+  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  return query
+  with acc as (
+    select a.id, a.timezone, a.unipile_account_id, null::integer as cap_limit,
+           0 as min_interval, 0 as jitter,
+           null::smallint as window_start, null::smallint as window_end,
+           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
+      from public.accounts a
+      cross join lateral public.queue_window(a.timezone, 'day', p_now) w
+     where a.id = any (v_accounts)
+  ),
+  quota as (
+    select acc.*,
+           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
+           -- history inserted as done, when it was done).
+           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
+             select count(*) from public.posts u
+              where u.account_id = acc.id
+                and u.status in ('published', 'publishing', 'uncertain')
+                and coalesce(u.attempted_at, u.published_at) >= acc.period_start
+                and coalesce(u.attempted_at, u.published_at) < acc.period_end))::integer end as remaining,
+           case
+             when acc.window_start is null then true
+             when acc.window_start < acc.window_end then
+               extract(hour from acc.local_now) >= acc.window_start and extract(hour from acc.local_now) < acc.window_end
+             else -- a window over midnight, e.g. 22..6
+               extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
+           end as in_window
+      from acc
+  ),
+  candidates as (
+    select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
+           row_number() over (partition by q.id order by p.due_at, p.id)::integer as turn
+      from quota q
+      cross join lateral (
+        select d.id, d.due_at
+          from public.posts d
+         where d.account_id = q.id and d.status = 'scheduled' and d.due_at <= p_now
+         order by d.due_at, d.id
+         limit case when not q.in_window then 0
+                    when q.min_interval > 0 then least(q.remaining, 1)
+                    else least(q.remaining, v_share) end
+         for update of d skip locked
+      ) p
+  ),
+  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
+  picked as (
+    select c.id, c.account_id, c.unipile_account_id, c.turn
+      from candidates c
+     order by c.turn, c.due_at, c.id
+     limit p_limit
+  ),
+  claimed as (
+    update public.posts d
+       set status = 'publishing', attempts = d.attempts + 1, attempted_at = p_now,
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
+      from picked p
+     where d.id = p.id
+    returning d.id, d.account_id, p.unipile_account_id, d.content, d.attempts, d.attempted_at, p.turn
+  ),
+  per_account as (
+    select c.account_id, count(*)::integer as n from claimed c group by c.account_id
+  ),
+  touched as (
+    update public.accounts a
+       set post_checked_at = p_now,
+           post_resume_at = case
+             -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
+             when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
+             -- Outside the sending window: resume at the next window start.
+             when not q.in_window then
+               (date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer)
+                 + case when date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer) <= q.local_now
+                        then interval '1 day' else interval '0' end) at time zone q.timezone
+             -- Pacing: the next call no sooner than the interval plus random jitter.
+             when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
+               p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
+             else null
+           end
+      from quota q
+      left join per_account pa on pa.account_id = q.id
+     where a.id = q.id
   )
-  update public.posts p
-     set status = 'publishing', attempts = p.attempts + 1, attempted_at = p_now,
-         lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
-    from picked
-   where p.id = picked.id and p.status = 'scheduled'
-  returning p.id, p.account_id, picked.unipile_account_id, p.content, p.attempts, p.attempted_at;
-$$;
+  select c.id, c.account_id, c.unipile_account_id, c.content, c.attempts, c.attempted_at, c.turn
+    from claimed c
+   order by c.turn, c.attempted_at, c.id;
+end $$;
 
 
 --
@@ -875,6 +969,7 @@ $$;
 CREATE FUNCTION public.dm_backlog(p_now timestamp with time zone DEFAULT now(), p_cap integer DEFAULT 10000) RETURNS integer
     LANGUAGE sql STABLE
     AS $$
+  -- How many items could be claimed now, ignoring caps (capped at p_cap: a summary figure, not a report).
   select count(*)::integer from (
     select 1 from public.dm_queue d
       join public.accounts a on a.id = d.account_id
@@ -956,13 +1051,458 @@ end $$;
 CREATE FUNCTION public.post_backlog(p_now timestamp with time zone DEFAULT now(), p_cap integer DEFAULT 10000) RETURNS integer
     LANGUAGE sql STABLE
     AS $$
+  -- How many items could be claimed now, ignoring caps (capped at p_cap: a summary figure, not a report).
   select count(*)::integer from (
-    select 1 from public.posts p
-      join public.accounts a on a.id = p.account_id
-     where p.status = 'scheduled' and p.due_at <= p_now
+    select 1 from public.posts d
+      join public.accounts a on a.id = d.account_id
+     where d.status = 'scheduled' and d.due_at <= p_now
        and a.status = 'active' and (a.post_resume_at is null or a.post_resume_at <= p_now)
      limit p_cap
   ) s;
+$$;
+
+
+--
+-- Name: queue_cooldown(text, numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_cooldown(p_queue text, p_retry_after_ms numeric) RETURNS interval
+    LANGUAGE sql STABLE
+    AS $$
+  select make_interval(secs => greatest(q.backoff_seconds[1],
+                                        least(coalesce(p_retry_after_ms, 0) / 1000.0, q.retry_after_max_seconds)))
+    from public.queue_policies q where q.queue = p_queue;
+$$;
+
+
+--
+-- Name: queue_define(text, text, text, text, text, text, text, text, text[], jsonb, text, text, text, text, text, integer, integer[], integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text DEFAULT NULL::text, p_cap_period text DEFAULT 'day'::text, p_pacing_prefix text DEFAULT NULL::text, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_retry_after_max_seconds integer DEFAULT 86400) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+declare
+  v_vars jsonb;
+  v_fn text;
+  v_payload_ret text := '';
+  v_payload_d text := '';
+  v_payload_c text := '';
+  v_done_sets text := '';
+  v_col text;
+  v_key text;
+  v_type text;
+begin
+  if p_cap_period not in ('day', 'week') then raise exception 'queue_define: period must be day or week'; end if;
+  insert into public.queue_policies as q (queue, max_attempts, backoff_seconds, retry_after_max_seconds, item_table,
+                                          waiting_status, active_status, done_status, uncertain_status)
+  values (p_queue, p_max_attempts, p_backoff_seconds, p_retry_after_max_seconds, p_item_table,
+          p_waiting_status, p_active_status, p_done_status, 'uncertain')
+  on conflict (queue) do update
+     set item_table = excluded.item_table, waiting_status = excluded.waiting_status,
+         active_status = excluded.active_status, done_status = excluded.done_status,
+         uncertain_status = excluded.uncertain_status;
+
+  foreach v_col in array p_payload_columns loop
+    select format_type(a.atttypid, a.atttypmod) into v_type
+      from pg_attribute a
+     where a.attrelid = ('public.' || quote_ident(p_item_table))::regclass and a.attname = v_col and not a.attisdropped;
+    if v_type is null then raise exception 'queue_define: %.% does not exist', p_item_table, v_col; end if;
+    v_payload_ret := v_payload_ret || format(', %I %s', v_col, v_type);
+    v_payload_d := v_payload_d || format(', d.%I', v_col);
+    v_payload_c := v_payload_c || format(', c.%I', v_col);
+  end loop;
+  for v_col, v_key in select * from jsonb_each_text(p_done_columns) loop
+    v_done_sets := v_done_sets || format(
+      E',\n           %1$I = case when p.decision = ''done'' then p.result ->> %2$L else d.%1$I end', v_col, v_key);
+  end loop;
+
+  v_vars := jsonb_build_object(
+    'queue', quote_literal(p_queue),
+    'table', quote_ident(p_item_table),
+    'claim_fn', quote_ident('claim_due_' || p_plural),
+    'settle_fn', quote_ident('settle_' || p_plural),
+    'reap_fn', quote_ident('reap_expired_' || p_plural),
+    'backlog_fn', quote_ident(p_singular || '_backlog'),
+    'reset_fn', quote_ident('accounts_reset_' || p_queue || '_resume'),
+    'waiting', quote_literal(p_waiting_status),
+    'active', quote_literal(p_active_status),
+    'done', quote_literal(p_done_status),
+    'active_word', p_active_status,
+    'resend_word', 're-' || p_done_status,
+    'done_at', quote_ident(p_done_at_column),
+    'resume', quote_ident(p_resume_column),
+    'checked', quote_ident(p_checked_column),
+    'payload_ret', v_payload_ret,
+    'payload_d', v_payload_d,
+    'payload_c', v_payload_c,
+    'done_sets', v_done_sets,
+    'period', quote_literal(p_cap_period),
+    'cap_limit', coalesce('a.' || quote_ident(p_cap_limit_column), 'null::integer'),
+    'reset_columns', coalesce(quote_ident(p_cap_limit_column) || ', ', '') || 'status',
+    'reset_when', coalesce('new.' || quote_ident(p_cap_limit_column) || ' is distinct from old.'
+                           || quote_ident(p_cap_limit_column) || ' or ', '') || 'new.status is distinct from old.status',
+    'min_interval', coalesce('a.' || quote_ident(p_pacing_prefix || '_min_interval_seconds'), '0'),
+    'jitter', coalesce('a.' || quote_ident(p_pacing_prefix || '_jitter_seconds'), '0'),
+    'window_start', coalesce('a.' || quote_ident(p_pacing_prefix || '_window_start_hour'), 'null::smallint'),
+    'window_end', coalesce('a.' || quote_ident(p_pacing_prefix || '_window_end_hour'), 'null::smallint'));
+
+  -- A changed template may change a function's arguments or result: drop every older version first.
+  for v_fn in
+    select p.oid::regprocedure::text from pg_proc p
+     where p.pronamespace = 'public'::regnamespace
+       and p.proname in ('claim_due_' || p_plural, 'settle_' || p_plural, 'reap_expired_' || p_plural,
+                         p_singular || '_backlog')
+  loop
+    execute 'drop function ' || v_fn;
+  end loop;
+
+  execute public.queue_render($tpl$
+create function public.{{reap_fn}}(p_now timestamptz default now()) returns integer
+language plpgsql as $fn$
+declare n integer;
+begin
+  -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
+  -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
+  update public.{{table}} d
+     set status = 'uncertain', lease_until = null,
+         last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+                      ' while {{active_word}}: the outcome is unknown, so it is not {{resend_word}} automatically'
+   where d.status = {{active}} and d.lease_until <= p_now;
+  get diagnostics n = row_count;
+  return n;
+end $fn$;
+$tpl$, v_vars);
+
+  execute public.queue_render($tpl$
+create function public.{{claim_fn}}(
+  p_limit integer,
+  p_lease_seconds integer,
+  p_run_id uuid default null,
+  p_now timestamptz default now()
+) returns table (id uuid, account_id uuid, provider_account_id text{{payload_ret}}, attempts integer,
+                 attempted_at timestamptz, turn integer)
+language plpgsql volatile as $fn$
+declare
+  v_accounts uuid[];
+  v_share integer;
+begin
+  if p_limit is null or p_limit < 1 then return; end if;
+
+  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
+  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
+  select array_agg(s.id) into v_accounts from (
+    select a.id
+      from public.accounts a
+     where a.status = 'active'
+       and (a.{{resume}} is null or a.{{resume}} <= p_now)
+       and exists (select 1 from public.{{table}} q
+                    where q.account_id = a.id and q.status = {{waiting}} and q.due_at <= p_now)
+     order by a.{{checked}} nulls first, a.id
+     limit p_limit
+     for update of a skip locked
+  ) s;
+  if v_accounts is null then return; end if;
+  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+
+  -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
+  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  return query
+  with acc as (
+    select a.id, a.timezone, a.unipile_account_id, {{cap_limit}} as cap_limit,
+           {{min_interval}} as min_interval, {{jitter}} as jitter,
+           {{window_start}} as window_start, {{window_end}} as window_end,
+           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
+      from public.accounts a
+      cross join lateral public.queue_window(a.timezone, {{period}}, p_now) w
+     where a.id = any (v_accounts)
+  ),
+  quota as (
+    select acc.*,
+           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
+           -- history inserted as done, when it was done).
+           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
+             select count(*) from public.{{table}} u
+              where u.account_id = acc.id
+                and u.status in ({{done}}, {{active}}, 'uncertain')
+                and coalesce(u.attempted_at, u.{{done_at}}) >= acc.period_start
+                and coalesce(u.attempted_at, u.{{done_at}}) < acc.period_end))::integer end as remaining,
+           case
+             when acc.window_start is null then true
+             when acc.window_start < acc.window_end then
+               extract(hour from acc.local_now) >= acc.window_start and extract(hour from acc.local_now) < acc.window_end
+             else -- a window over midnight, e.g. 22..6
+               extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
+           end as in_window
+      from acc
+  ),
+  candidates as (
+    select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
+           row_number() over (partition by q.id order by p.due_at, p.id)::integer as turn
+      from quota q
+      cross join lateral (
+        select d.id, d.due_at
+          from public.{{table}} d
+         where d.account_id = q.id and d.status = {{waiting}} and d.due_at <= p_now
+         order by d.due_at, d.id
+         limit case when not q.in_window then 0
+                    when q.min_interval > 0 then least(q.remaining, 1)
+                    else least(q.remaining, v_share) end
+         for update of d skip locked
+      ) p
+  ),
+  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
+  picked as (
+    select c.id, c.account_id, c.unipile_account_id, c.turn
+      from candidates c
+     order by c.turn, c.due_at, c.id
+     limit p_limit
+  ),
+  claimed as (
+    update public.{{table}} d
+       set status = {{active}}, attempts = d.attempts + 1, attempted_at = p_now,
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
+      from picked p
+     where d.id = p.id
+    returning d.id, d.account_id, p.unipile_account_id{{payload_d}}, d.attempts, d.attempted_at, p.turn
+  ),
+  per_account as (
+    select c.account_id, count(*)::integer as n from claimed c group by c.account_id
+  ),
+  touched as (
+    update public.accounts a
+       set {{checked}} = p_now,
+           {{resume}} = case
+             -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
+             when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
+             -- Outside the sending window: resume at the next window start.
+             when not q.in_window then
+               (date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer)
+                 + case when date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer) <= q.local_now
+                        then interval '1 day' else interval '0' end) at time zone q.timezone
+             -- Pacing: the next call no sooner than the interval plus random jitter.
+             when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
+               p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
+             else null
+           end
+      from quota q
+      left join per_account pa on pa.account_id = q.id
+     where a.id = q.id
+  )
+  select c.id, c.account_id, c.unipile_account_id{{payload_c}}, c.attempts, c.attempted_at, c.turn
+    from claimed c
+   order by c.turn, c.attempted_at, c.id;
+end $fn$;
+$tpl$, v_vars);
+
+  execute public.queue_render($tpl$
+create function public.{{settle_fn}}(
+  p_run_id uuid,
+  p_outcomes jsonb,
+  p_now timestamptz default now(),
+  p_max_attempts integer default null,
+  p_backoff_seconds integer[] default null
+) returns table (id uuid, account_id uuid, status text, outcome text, decision text)
+language sql volatile as $fn$
+  -- Only rows this run holds are settled (active with its run id, or — for a late done/failed answer — the
+  -- 'uncertain' row the reaper made of it), so a late or duplicate settle cannot overwrite another run's work.
+  with o as (
+    select * from public.queue_outcomes(p_outcomes)
+  ),
+  plan as (
+    select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
+           t.status, t.attempts, t.next_attempt_at, t.last_error
+      from o
+      join public.{{table}} d on d.id = o.id
+      cross join lateral public.queue_transition({{queue}}, o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
+                                                 d.next_attempt_at, d.last_error, p_now, p_max_attempts,
+                                                 p_backoff_seconds) t
+     where d.run_id is not distinct from p_run_id
+       and (d.status = {{active}} or (d.status = 'uncertain' and t.decision in ('done', 'failed')))
+  ),
+  settled as (
+    update public.{{table}} d
+       set status = p.status,
+           attempts = p.attempts,
+           next_attempt_at = p.next_attempt_at,
+           last_error = p.last_error,
+           lease_until = null,
+           attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
+           {{done_at}} = case when p.decision = 'done' then p_now else d.{{done_at}} end,
+           failed_at = case when p.decision = 'failed' then p_now else d.failed_at end{{done_sets}}
+      from plan p
+     where d.id = p.id
+       and d.run_id is not distinct from p_run_id
+       and (d.status = {{active}} or (d.status = 'uncertain' and p.decision in ('done', 'failed')))
+    returning d.id, d.account_id, d.status, p.outcome, p.decision, p.cooldown, p.retry_after_ms, p.key_status, p.code,
+              p.error
+  ),
+  key_pauses as (
+    -- The account, not the item, is at fault (disconnected, restricted): it stops; its items wait for it.
+    update public.accounts a
+       set status = s.key_status, status_reason = coalesce(s.code || ': ', '') || s.error
+      from (select distinct on (settled.account_id) settled.account_id, settled.key_status, settled.code, settled.error
+              from settled where settled.decision = 'key' and settled.key_status in ('disconnected', 'paused')) s
+     where a.id = s.account_id and a.status = 'active'
+  ),
+  cooldowns as (
+    -- A rate limit is about the account: nothing more for it until the bounded Retry-After has passed.
+    update public.accounts a
+       set {{resume}} = greatest(coalesce(a.{{resume}}, p_now), p_now + c.rest)
+      from (select settled.account_id, max(public.queue_cooldown({{queue}}, settled.retry_after_ms)) as rest
+              from settled where settled.cooldown group by settled.account_id) c
+     where a.id = c.account_id
+  )
+  select s.id, s.account_id, s.status, s.outcome, s.decision from settled s;
+$fn$;
+$tpl$, v_vars);
+
+  execute public.queue_render($tpl$
+create function public.{{backlog_fn}}(p_now timestamptz default now(), p_cap integer default 10000)
+returns integer
+language sql stable as $fn$
+  -- How many items could be claimed now, ignoring caps (capped at p_cap: a summary figure, not a report).
+  select count(*)::integer from (
+    select 1 from public.{{table}} d
+      join public.accounts a on a.id = d.account_id
+     where d.status = {{waiting}} and d.due_at <= p_now
+       and a.status = 'active' and (a.{{resume}} is null or a.{{resume}} <= p_now)
+     limit p_cap
+  ) s;
+$fn$;
+$tpl$, v_vars);
+
+  -- When the operator raises a cap or resumes an account, it may be claimed for again at once.
+  execute public.queue_render($tpl$
+create or replace function public.{{reset_fn}}() returns trigger
+language plpgsql as $fn$
+begin
+  if {{reset_when}} then
+    new.{{resume}} := null;
+  end if;
+  return new;
+end $fn$;
+drop trigger if exists {{reset_fn}} on public.accounts;
+create trigger {{reset_fn}} before update of {{reset_columns}} on public.accounts
+  for each row execute function public.{{reset_fn}}();
+$tpl$, v_vars);
+
+  execute 'revoke execute on all functions in schema public from public, anon, authenticated';
+  execute 'grant execute on all functions in schema public to service_role';
+end $_$;
+
+
+--
+-- Name: queue_outcomes(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_outcomes(p_outcomes jsonb) RETURNS TABLE(id uuid, outcome text, error text, code text, retry_after_ms numeric, cooldown boolean, key_status text, result jsonb)
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+  select case when x.id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then x.id::uuid end,
+         x.outcome,
+         left(coalesce(nullif(x.error, ''), x.outcome, 'unknown outcome'), 1000),
+         nullif(left(x.code, 200), ''),
+         case when jsonb_typeof(x."retryAfterMs") = 'number'
+              then least(greatest((x."retryAfterMs")::text::numeric, 0), 1e15) end,
+         coalesce(x.cooldown = 'true'::jsonb, false),
+         nullif(left(x."keyStatus", 50), ''),
+         case when jsonb_typeof(x.result) = 'object' then x.result else '{}'::jsonb end
+    from jsonb_to_recordset(p_outcomes) as x(
+      id text, outcome text, error text, code text, "retryAfterMs" jsonb, cooldown jsonb, "keyStatus" text,
+      result jsonb);
+$_$;
+
+
+--
+-- Name: queue_render(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_render(p_template text, p_vars jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+declare
+  v text := p_template;
+  k text;
+begin
+  for k in select jsonb_object_keys(p_vars) loop
+    v := replace(v, '{{' || k || '}}', p_vars ->> k);
+  end loop;
+  if v ~ '\{\{[a-z_]+\}\}' then
+    raise exception 'queue_render: unfilled placeholder %', substring(v from '\{\{[a-z_]+\}\}');
+  end if;
+  return v;
+end $$;
+
+
+--
+-- Name: queue_transition(text, text, integer, numeric, text, text, timestamp with time zone, text, timestamp with time zone, integer, integer[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_transition(p_queue text, p_outcome text, p_attempts integer, p_retry_after_ms numeric, p_error text, p_code text, p_prev_next_attempt_at timestamp with time zone, p_prev_error text, p_now timestamp with time zone, p_max_attempts integer DEFAULT NULL::integer, p_backoff_seconds integer[] DEFAULT NULL::integer[]) RETURNS TABLE(decision text, status text, attempts integer, next_attempt_at timestamp with time zone, last_error text)
+    LANGUAGE sql STABLE
+    AS $$
+  with p as (
+    select q.*,
+           coalesce(p_max_attempts, q.max_attempts) as max_n,
+           coalesce(nullif(p_backoff_seconds, '{}'), q.backoff_seconds) as steps,
+           coalesce(p_code || ': ', '') || coalesce(p_error, p_outcome, 'unknown outcome') as message,
+           case when p_outcome in ('done', q.done_status) then 'done'
+                when p_outcome = 'uncertain' and q.uncertain_status is not null then 'uncertain'
+                when p_outcome in ('failed', 'release', 'key') then p_outcome
+                else 'retry' end as kind
+      from public.queue_policies q where q.queue = p_queue
+  ),
+  d as (
+    select p.*, case when p.kind = 'retry' and p_attempts >= p.max_n then 'failed'
+                     when p.kind = 'release' then 'released'
+                     else p.kind end as decision
+      from p
+  )
+  select d.decision,
+         case d.decision when 'done' then d.done_status
+                         when 'failed' then 'failed'
+                         when 'uncertain' then d.uncertain_status
+                         else d.waiting_status end,
+         case when d.decision in ('released', 'key') then greatest(p_attempts - 1, 0) else p_attempts end,
+         case d.decision
+           when 'retry' then p_now + make_interval(secs => greatest(
+             d.steps[least(greatest(p_attempts, 1), cardinality(d.steps))],
+             least(coalesce(p_retry_after_ms, 0) / 1000.0, d.retry_after_max_seconds)))
+           when 'released' then p_prev_next_attempt_at
+           when 'key' then p_prev_next_attempt_at
+           else null end,
+         case when d.decision = 'done' then null
+              when d.decision = 'released' then p_prev_error
+              when d.decision = 'failed' and d.kind = 'retry' then
+                left('gave up after ' || p_attempts || ' attempts: ' || d.message, 1100)
+              else left(d.message, 1100) end
+    from d;
+$$;
+
+
+--
+-- Name: queue_window(text, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_window(p_tz text, p_period text, p_now timestamp with time zone) RETURNS TABLE(starts timestamp with time zone, ends timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  with b as (
+    select date_trunc(case when p_period = 'week' then 'week' else 'day' end, p_now at time zone p_tz) as local_start,
+           case when p_period = 'week' then interval '7 days' else interval '1 day' end as len
+  )
+  select coalesce(
+           (select min(x.t) from generate_series(-12, 12) k
+              cross join lateral (select (b.local_start at time zone p_tz) + k * interval '15 minutes' as t) x
+             where x.t <= p_now and (x.t at time zone p_tz) >= b.local_start),
+           b.local_start at time zone p_tz),
+         coalesce(
+           (select min(x.t) from generate_series(-12, 12) k
+              cross join lateral (select ((b.local_start + b.len) at time zone p_tz) + k * interval '15 minutes' as t) x
+             where x.t > p_now and (x.t at time zone p_tz) >= b.local_start + b.len),
+           (b.local_start + b.len) at time zone p_tz)
+    from b;
 $$;
 
 
@@ -975,6 +1515,8 @@ CREATE FUNCTION public.reap_expired_dms(p_now timestamp with time zone DEFAULT n
     AS $$
 declare n integer;
 begin
+  -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
+  -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
   update public.dm_queue d
      set status = 'uncertain', lease_until = null,
          last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
@@ -994,11 +1536,13 @@ CREATE FUNCTION public.reap_expired_posts(p_now timestamp with time zone DEFAULT
     AS $$
 declare n integer;
 begin
-  update public.posts p
+  -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
+  -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
+  update public.posts d
      set status = 'uncertain', lease_until = null,
-         last_error = 'lease expired at ' || to_char(p.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+         last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
                       ' while publishing: the outcome is unknown, so it is not re-published automatically'
-   where p.status = 'publishing' and p.lease_until <= p_now;
+   where d.status = 'publishing' and d.lease_until <= p_now;
   get diagnostics n = row_count;
   return n;
 end $$;
@@ -1035,268 +1579,217 @@ end $$;
 
 
 --
--- Name: settle_dms(uuid, jsonb, integer, integer[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: settle_dms(uuid, jsonb, timestamp with time zone, integer, integer[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text)
+CREATE FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone DEFAULT now(), p_max_attempts integer DEFAULT NULL::integer, p_backoff_seconds integer[] DEFAULT NULL::integer[]) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text, decision text)
     LANGUAGE sql
     AS $$
+  -- Only rows this run holds are settled (active with its run id, or — for a late done/failed answer — the
+  -- 'uncertain' row the reaper made of it), so a late or duplicate settle cannot overwrite another run's work.
   with o as (
-    select x.id, x.outcome, left(coalesce(nullif(x.error, ''), x.outcome), 1000) as error, x.code,
-           x."retryAfterMs" as retry_after_ms, coalesce(x."cooldownAccount", false) as cooldown,
-           x."providerMessageId" as provider_message_id, x."providerChatId" as provider_chat_id,
-           x."accountStatus" as account_status
-      from jsonb_to_recordset(p_outcomes) as x(
-        id uuid, outcome text, error text, code text, "retryAfterMs" bigint, "cooldownAccount" boolean,
-        "providerMessageId" text, "providerChatId" text, "accountStatus" text)
+    select * from public.queue_outcomes(p_outcomes)
+  ),
+  plan as (
+    select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
+           t.status, t.attempts, t.next_attempt_at, t.last_error
+      from o
+      join public.dm_queue d on d.id = o.id
+      cross join lateral public.queue_transition('dm', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
+                                                 d.next_attempt_at, d.last_error, p_now, p_max_attempts,
+                                                 p_backoff_seconds) t
+     where d.run_id is not distinct from p_run_id
+       and (d.status = 'sending' or (d.status = 'uncertain' and t.decision in ('done', 'failed')))
   ),
   settled as (
     update public.dm_queue d
-       set status = case
-             when o.outcome = 'sent' then 'sent'
-             when o.outcome = 'failed' then 'failed'
-             when o.outcome = 'uncertain' then 'uncertain'
-             when o.outcome = 'retry' and d.attempts >= p_max_attempts then 'failed'
-             else 'pending'
-           end,
-           sent_at = case when o.outcome = 'sent' then p_now else d.sent_at end,
-           provider_message_id = case when o.outcome = 'sent' then o.provider_message_id else d.provider_message_id end,
-           provider_chat_id = case when o.outcome = 'sent' then o.provider_chat_id else d.provider_chat_id end,
-           failed_at = case when o.outcome = 'failed' or (o.outcome = 'retry' and d.attempts >= p_max_attempts) then p_now
-                            else d.failed_at end,
-           attempts = case when o.outcome in ('release', 'account') then greatest(d.attempts - 1, 0) else d.attempts end,
-           attempted_at = case when o.outcome in ('release', 'account') then null else d.attempted_at end,
-           next_attempt_at = case
-             when o.outcome = 'retry' and d.attempts < p_max_attempts then
-               p_now + make_interval(secs => greatest(
-                 p_backoff_seconds[least(d.attempts, cardinality(p_backoff_seconds))],
-                 coalesce(o.retry_after_ms, 0) / 1000.0))
-             when o.outcome in ('release', 'account') then d.next_attempt_at
-             else null
-           end,
+       set status = p.status,
+           attempts = p.attempts,
+           next_attempt_at = p.next_attempt_at,
+           last_error = p.last_error,
            lease_until = null,
-           last_error = case
-             when o.outcome = 'sent' then d.last_error
-             when o.outcome = 'release' then d.last_error
-             when o.outcome = 'retry' and d.attempts >= p_max_attempts then
-               'gave up after ' || d.attempts || ' attempts: ' || coalesce(o.code || ': ', '') || o.error
-             else coalesce(o.code || ': ', '') || o.error
-           end
-      from o
-     where d.id = o.id
-       and ((d.status = 'sending' and d.run_id is not distinct from p_run_id) or d.status = 'uncertain')
-       and (d.status = 'sending' or o.outcome in ('sent', 'failed'))
-    returning d.id, d.account_id, d.status, o.outcome, o.cooldown, o.retry_after_ms, o.account_status, o.code, o.error
+           attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
+           sent_at = case when p.decision = 'done' then p_now else d.sent_at end,
+           failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
+           provider_chat_id = case when p.decision = 'done' then p.result ->> 'chatId' else d.provider_chat_id end,
+           provider_message_id = case when p.decision = 'done' then p.result ->> 'messageId' else d.provider_message_id end
+      from plan p
+     where d.id = p.id
+       and d.run_id is not distinct from p_run_id
+       and (d.status = 'sending' or (d.status = 'uncertain' and p.decision in ('done', 'failed')))
+    returning d.id, d.account_id, d.status, p.outcome, p.decision, p.cooldown, p.retry_after_ms, p.key_status, p.code,
+              p.error
   ),
-  account_marks as (
-    -- A disconnected or restricted account stops sending; its DMs wait for it.
+  key_pauses as (
+    -- The account, not the item, is at fault (disconnected, restricted): it stops; its items wait for it.
     update public.accounts a
-       set status = s.account_status, status_reason = coalesce(s.code || ': ', '') || s.error
-      from (select distinct on (settled.account_id) settled.account_id, settled.account_status, settled.code, settled.error
-              from settled where settled.outcome = 'account' and settled.account_status in ('disconnected', 'paused')) s
+       set status = s.key_status, status_reason = coalesce(s.code || ': ', '') || s.error
+      from (select distinct on (settled.account_id) settled.account_id, settled.key_status, settled.code, settled.error
+              from settled where settled.decision = 'key' and settled.key_status in ('disconnected', 'paused')) s
      where a.id = s.account_id and a.status = 'active'
   ),
   cooldowns as (
-    -- A 429 is about the account: no sends for it until Retry-After (or the first backoff step) has passed.
+    -- A rate limit is about the account: nothing more for it until the bounded Retry-After has passed.
     update public.accounts a
-       set dm_resume_at = greatest(coalesce(a.dm_resume_at, p_now), p_now + make_interval(secs => c.seconds))
-      from (select settled.account_id,
-                   max(greatest(coalesce(settled.retry_after_ms, 0) / 1000.0, p_backoff_seconds[1])) as seconds
+       set dm_resume_at = greatest(coalesce(a.dm_resume_at, p_now), p_now + c.rest)
+      from (select settled.account_id, max(public.queue_cooldown('dm', settled.retry_after_ms)) as rest
               from settled where settled.cooldown group by settled.account_id) c
      where a.id = c.account_id
   )
-  select s.id, s.account_id, s.status, s.outcome from settled s;
+  select s.id, s.account_id, s.status, s.outcome, s.decision from settled s;
 $$;
 
 
 --
--- Name: settle_posts(uuid, jsonb, integer, integer[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: settle_posts(uuid, jsonb, timestamp with time zone, integer, integer[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text)
+CREATE FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone DEFAULT now(), p_max_attempts integer DEFAULT NULL::integer, p_backoff_seconds integer[] DEFAULT NULL::integer[]) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text, decision text)
     LANGUAGE sql
     AS $$
+  -- Only rows this run holds are settled (active with its run id, or — for a late done/failed answer — the
+  -- 'uncertain' row the reaper made of it), so a late or duplicate settle cannot overwrite another run's work.
   with o as (
-    select x.id, x.outcome, left(coalesce(nullif(x.error, ''), x.outcome), 1000) as error, x.code,
-           x."retryAfterMs" as retry_after_ms, coalesce(x."cooldownAccount", false) as cooldown,
-           x."providerPostId" as provider_post_id, x."accountStatus" as account_status
-      from jsonb_to_recordset(p_outcomes) as x(
-        id uuid, outcome text, error text, code text, "retryAfterMs" bigint, "cooldownAccount" boolean,
-        "providerPostId" text, "accountStatus" text)
+    select * from public.queue_outcomes(p_outcomes)
+  ),
+  plan as (
+    select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
+           t.status, t.attempts, t.next_attempt_at, t.last_error
+      from o
+      join public.posts d on d.id = o.id
+      cross join lateral public.queue_transition('post', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
+                                                 d.next_attempt_at, d.last_error, p_now, p_max_attempts,
+                                                 p_backoff_seconds) t
+     where d.run_id is not distinct from p_run_id
+       and (d.status = 'publishing' or (d.status = 'uncertain' and t.decision in ('done', 'failed')))
   ),
   settled as (
-    update public.posts p
-       set status = case
-             when o.outcome = 'published' then 'published'
-             when o.outcome = 'failed' then 'failed'
-             when o.outcome = 'uncertain' then 'uncertain'
-             when o.outcome = 'retry' and p.attempts >= p_max_attempts then 'failed'
-             else 'scheduled'
-           end,
-           published_at = case when o.outcome = 'published' then p_now else p.published_at end,
-           provider_post_id = case when o.outcome = 'published' then o.provider_post_id else p.provider_post_id end,
-           failed_at = case when o.outcome = 'failed' or (o.outcome = 'retry' and p.attempts >= p_max_attempts) then p_now
-                            else p.failed_at end,
-           attempts = case when o.outcome in ('release', 'account') then greatest(p.attempts - 1, 0) else p.attempts end,
-           attempted_at = case when o.outcome in ('release', 'account') then null else p.attempted_at end,
-           next_attempt_at = case
-             when o.outcome = 'retry' and p.attempts < p_max_attempts then
-               p_now + make_interval(secs => greatest(
-                 p_backoff_seconds[least(p.attempts, cardinality(p_backoff_seconds))],
-                 coalesce(o.retry_after_ms, 0) / 1000.0))
-             when o.outcome in ('release', 'account') then p.next_attempt_at
-             else null
-           end,
+    update public.posts d
+       set status = p.status,
+           attempts = p.attempts,
+           next_attempt_at = p.next_attempt_at,
+           last_error = p.last_error,
            lease_until = null,
-           last_error = case
-             when o.outcome in ('published', 'release') then p.last_error
-             when o.outcome = 'retry' and p.attempts >= p_max_attempts then
-               'gave up after ' || p.attempts || ' attempts: ' || coalesce(o.code || ': ', '') || o.error
-             else coalesce(o.code || ': ', '') || o.error
-           end
-      from o
-     where p.id = o.id
-       and p.run_id is not distinct from p_run_id
-       and (p.status = 'publishing' or (p.status = 'uncertain' and o.outcome in ('published', 'failed')))
-    returning p.id, p.account_id, p.status, o.outcome, o.cooldown, o.retry_after_ms, o.account_status, o.code, o.error
+           attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
+           published_at = case when p.decision = 'done' then p_now else d.published_at end,
+           failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
+           provider_post_id = case when p.decision = 'done' then p.result ->> 'postId' else d.provider_post_id end
+      from plan p
+     where d.id = p.id
+       and d.run_id is not distinct from p_run_id
+       and (d.status = 'publishing' or (d.status = 'uncertain' and p.decision in ('done', 'failed')))
+    returning d.id, d.account_id, d.status, p.outcome, p.decision, p.cooldown, p.retry_after_ms, p.key_status, p.code,
+              p.error
   ),
-  account_marks as (
-    -- A disconnected or restricted account stops publishing; its posts wait for it.
+  key_pauses as (
+    -- The account, not the item, is at fault (disconnected, restricted): it stops; its items wait for it.
     update public.accounts a
-       set status = s.account_status, status_reason = coalesce(s.code || ': ', '') || s.error
-      from (select distinct on (settled.account_id) settled.account_id, settled.account_status, settled.code, settled.error
-              from settled where settled.outcome = 'account' and settled.account_status in ('disconnected', 'paused')) s
+       set status = s.key_status, status_reason = coalesce(s.code || ': ', '') || s.error
+      from (select distinct on (settled.account_id) settled.account_id, settled.key_status, settled.code, settled.error
+              from settled where settled.decision = 'key' and settled.key_status in ('disconnected', 'paused')) s
      where a.id = s.account_id and a.status = 'active'
   ),
   cooldowns as (
-    -- A 429 is about the account: no posts for it until Retry-After (or the first backoff step) has passed.
+    -- A rate limit is about the account: nothing more for it until the bounded Retry-After has passed.
     update public.accounts a
-       set post_resume_at = greatest(coalesce(a.post_resume_at, p_now), p_now + make_interval(secs => c.seconds))
-      from (select settled.account_id,
-                   max(greatest(coalesce(settled.retry_after_ms, 0) / 1000.0, p_backoff_seconds[1])) as seconds
+       set post_resume_at = greatest(coalesce(a.post_resume_at, p_now), p_now + c.rest)
+      from (select settled.account_id, max(public.queue_cooldown('post', settled.retry_after_ms)) as rest
               from settled where settled.cooldown group by settled.account_id) c
      where a.id = c.account_id
   )
-  select s.id, s.account_id, s.status, s.outcome from settled s;
+  select s.id, s.account_id, s.status, s.outcome, s.decision from settled s;
 $$;
 
 
 --
--- Name: settle_sync_jobs(uuid, jsonb, integer, integer[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: settle_sync_jobs(uuid, jsonb, timestamp with time zone, integer, integer[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text)
+CREATE FUNCTION public.settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone DEFAULT now(), p_max_attempts integer DEFAULT NULL::integer, p_backoff_seconds integer[] DEFAULT NULL::integer[]) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text, decision text)
     LANGUAGE sql
-    AS $$
+    AS $_$
   with o as (
-    select x.id, x.outcome, left(coalesce(nullif(x.error, ''), x.outcome), 1000) as error, x.code,
-           x."retryAfterMs" as retry_after_ms, x."accountStatus" as account_status, x.pages
-      from jsonb_to_recordset(p_outcomes) as x(
-        id uuid, outcome text, error text, code text, "retryAfterMs" bigint, "accountStatus" text, pages integer)
+    select o.*, case when o.result ->> 'pages' ~ '^\d{1,9}$' then (o.result ->> 'pages')::integer end as pages
+      from public.queue_outcomes(p_outcomes) o
+  ),
+  plan as (
+    select j.id, o.outcome, o.key_status, o.code, o.error, t.decision, t.status, t.attempts, t.next_attempt_at,
+           case when o.outcome = 'key' then 'account ' || coalesce(o.key_status, 'unavailable') || ': ' || t.last_error
+                else t.last_error end as last_error
+      from o
+      join public.sync_jobs j on j.id = o.id
+      cross join lateral public.queue_transition('sync', case when o.outcome = 'key' then 'failed' else o.outcome end,
+                                                 j.attempts, o.retry_after_ms, o.error, o.code, j.next_attempt_at,
+                                                 j.error, p_now, p_max_attempts, p_backoff_seconds) t
+     where j.status = 'running' and j.run_id is not distinct from p_run_id
+       and (o.outcome = 'release' or o.pages is null or j.pages = o.pages)
   ),
   settled as (
     update public.sync_jobs j
-       set status = case
-             when o.outcome in ('failed', 'account') then 'failed'
-             when o.outcome = 'retry' and j.attempts >= p_max_attempts then 'failed'
-             else j.status
-           end,
-           error = case
-             when o.outcome = 'release' then j.error
-             when o.outcome = 'retry' and j.attempts >= p_max_attempts then
-               'gave up after ' || j.attempts || ' attempts: ' || coalesce(o.code || ': ', '') || o.error
-             when o.outcome = 'account' then
-               'account ' || coalesce(o.account_status, 'unavailable') || ': ' || coalesce(o.code || ': ', '') || o.error
-             else coalesce(o.code || ': ', '') || o.error
-           end,
-           attempts = case when o.outcome = 'release' then greatest(j.attempts - 1, 0) else j.attempts end,
-           next_attempt_at = case
-             when o.outcome = 'retry' and j.attempts < p_max_attempts then
-               p_now + make_interval(secs => greatest(
-                 p_backoff_seconds[least(greatest(j.attempts, 1), cardinality(p_backoff_seconds))],
-                 coalesce(o.retry_after_ms, 0) / 1000.0))
-             when o.outcome = 'release' then j.next_attempt_at
-             else null
-           end,
-           finished_at = case
-             when o.outcome in ('failed', 'account') or (o.outcome = 'retry' and j.attempts >= p_max_attempts) then p_now
-             else j.finished_at
-           end,
+       set status = p.status,
+           error = p.last_error,
+           attempts = p.attempts,
+           next_attempt_at = p.next_attempt_at,
+           finished_at = case when p.decision = 'failed' then p_now else j.finished_at end,
            lease_until = null,
            run_id = null
-      from o
-     where j.id = o.id
-       and j.status = 'running'
-       and j.run_id is not distinct from p_run_id
-       and (o.outcome = 'release' or o.pages is null or j.pages = o.pages)
-    returning j.id, j.account_id, j.status, o.outcome, o.account_status, o.code, o.error
+      from plan p
+     where j.id = p.id and j.status = 'running' and j.run_id is not distinct from p_run_id
+    returning j.id, j.account_id, j.status, p.outcome, p.decision, p.key_status, p.code, p.error
   ),
-  account_marks as (
-    -- The account, not the job, is at fault: stop everything for it until an operator reconnects it.
+  key_pauses as (
     update public.accounts a
-       set status = s.account_status, status_reason = coalesce(s.code || ': ', '') || s.error
-      from (select distinct on (settled.account_id) settled.account_id, settled.account_status, settled.code, settled.error
-              from settled where settled.outcome = 'account' and settled.account_status in ('disconnected', 'paused')) s
+       set status = s.key_status, status_reason = coalesce(s.code || ': ', '') || s.error
+      from (select distinct on (settled.account_id) settled.account_id, settled.key_status, settled.code, settled.error
+              from settled where settled.outcome = 'key' and settled.key_status in ('disconnected', 'paused')) s
      where a.id = s.account_id and a.status = 'active'
   )
-  select s.id, s.account_id, s.status, s.outcome from settled s;
-$$;
+  select s.id, s.account_id, s.status, s.outcome, s.decision from settled s;
+$_$;
 
 
 --
--- Name: settle_webhook_deliveries(uuid, jsonb, integer, integer[], integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: settle_webhook_deliveries(uuid, jsonb, integer, timestamp with time zone, integer, integer[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_disable_after integer DEFAULT 5, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, endpoint_id uuid, status text, outcome text)
+CREATE FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_disable_after integer DEFAULT 5, p_now timestamp with time zone DEFAULT now(), p_max_attempts integer DEFAULT NULL::integer, p_backoff_seconds integer[] DEFAULT NULL::integer[]) RETURNS TABLE(id uuid, endpoint_id uuid, status text, outcome text, decision text)
     LANGUAGE sql
-    AS $$
+    AS $_$
   with o as (
-    select x.id, x.outcome, left(coalesce(nullif(x.error, ''), x.outcome), 1000) as error,
-           x."httpStatus" as http_status, x."retryAfterMs" as retry_after_ms
-      from jsonb_to_recordset(p_outcomes) as x(
-        id uuid, outcome text, error text, "httpStatus" integer, "retryAfterMs" bigint)
+    select o.*, case when o.result ->> 'httpStatus' ~ '^\d{3}$' then (o.result ->> 'httpStatus')::integer end
+                  as http_status
+      from public.queue_outcomes(p_outcomes) o
+  ),
+  plan as (
+    select d.id, o.outcome, o.http_status, t.decision, t.status, t.attempts, t.next_attempt_at, t.last_error
+      from o
+      join public.webhook_deliveries d on d.id = o.id
+      cross join lateral public.queue_transition('webhook', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
+                                                 d.next_attempt_at, d.last_error, p_now, p_max_attempts,
+                                                 p_backoff_seconds) t
+     where d.status = 'delivering' and d.run_id is not distinct from p_run_id
   ),
   settled as (
     update public.webhook_deliveries d
-       set status = case
-             when o.outcome = 'delivered' then 'delivered'
-             when o.outcome = 'failed' then 'failed'
-             when o.outcome = 'retry' and d.attempts >= p_max_attempts then 'failed'
-             else 'pending'
-           end,
-           delivered_at = case when o.outcome = 'delivered' then p_now else d.delivered_at end,
-           failed_at = case when o.outcome = 'failed' or (o.outcome = 'retry' and d.attempts >= p_max_attempts)
-                            then p_now else d.failed_at end,
-           attempts = case when o.outcome = 'release' then greatest(d.attempts - 1, 0) else d.attempts end,
-           attempted_at = case when o.outcome = 'release' then null else d.attempted_at end,
-           next_attempt_at = case
-             -- Retry-After is honoured, but never beyond the last backoff step.
-             when o.outcome = 'retry' and d.attempts < p_max_attempts then
-               p_now + make_interval(secs => greatest(
-                 p_backoff_seconds[least(greatest(d.attempts, 1), cardinality(p_backoff_seconds))],
-                 least(coalesce(o.retry_after_ms, 0) / 1000.0, p_backoff_seconds[cardinality(p_backoff_seconds)])))
-             when o.outcome = 'release' then d.next_attempt_at
-             else null
-           end,
-           response_status = case when o.outcome = 'release' then d.response_status else o.http_status end,
-           last_error = case
-             when o.outcome = 'delivered' then null
-             when o.outcome = 'release' then d.last_error
-             when o.outcome = 'retry' and d.attempts >= p_max_attempts then
-               'gave up after ' || d.attempts || ' attempts: ' || o.error
-             else o.error
-           end,
+       set status = p.status,
+           delivered_at = case when p.decision = 'done' then p_now else d.delivered_at end,
+           failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
+           attempts = p.attempts,
+           attempted_at = case when p.decision = 'released' then null else d.attempted_at end,
+           next_attempt_at = p.next_attempt_at,
+           response_status = case when p.decision = 'released' then d.response_status else p.http_status end,
+           last_error = p.last_error,
            lease_until = null
-      from o
-     where d.id = o.id and d.status = 'delivering' and d.run_id is not distinct from p_run_id
-    returning d.id, d.endpoint_id, d.status, o.outcome, d.last_error
+      from plan p
+     where d.id = p.id and d.status = 'delivering' and d.run_id is not distinct from p_run_id
+    returning d.id, d.endpoint_id, d.status, p.outcome, p.decision, d.last_error
   ),
   per_endpoint as (
     select s.endpoint_id,
-           bool_or(s.status = 'delivered') as any_delivered,
-           count(*) filter (where s.status = 'failed')::integer as newly_failed,
-           bool_or(s.outcome in ('retry', 'failed')) as had_failure,
-           (array_agg(s.last_error) filter (where s.status = 'failed'))[1] as last_error
+           bool_or(s.decision = 'done') as any_delivered,
+           count(*) filter (where s.decision = 'failed')::integer as newly_failed,
+           bool_or(s.decision in ('retry', 'failed')) as had_failure,
+           (array_agg(s.last_error) filter (where s.decision = 'failed'))[1] as last_error
       from settled s group by s.endpoint_id
   ),
   endpoints as (
@@ -1323,8 +1816,8 @@ CREATE FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb
       from per_endpoint p
      where e.id = p.endpoint_id
   )
-  select s.id, s.endpoint_id, s.status, s.outcome from settled s;
-$$;
+  select s.id, s.endpoint_id, s.status, s.outcome, s.decision from settled s;
+$_$;
 
 
 --
@@ -1538,6 +2031,7 @@ CREATE TABLE public.accounts (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     post_resume_at timestamp with time zone,
+    post_checked_at timestamp with time zone,
     CONSTRAINT accounts_dm_daily_limit_range CHECK (((dm_daily_limit >= 0) AND (dm_daily_limit <= 1000))),
     CONSTRAINT accounts_dm_jitter_nonneg CHECK ((dm_jitter_seconds >= 0)),
     CONSTRAINT accounts_dm_min_interval_nonneg CHECK ((dm_min_interval_seconds >= 0)),
@@ -1732,6 +2226,29 @@ CREATE TABLE public.posts (
 
 
 --
+-- Name: queue_policies; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.queue_policies (
+    queue text NOT NULL,
+    max_attempts integer DEFAULT 5 NOT NULL,
+    backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600] NOT NULL,
+    retry_after_max_seconds integer DEFAULT 86400 NOT NULL,
+    item_table text NOT NULL,
+    waiting_status text NOT NULL,
+    active_status text NOT NULL,
+    done_status text NOT NULL,
+    uncertain_status text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT queue_policies_backoff CHECK ((((cardinality(backoff_seconds) >= 1) AND (cardinality(backoff_seconds) <= 20)) AND (0 < ALL (backoff_seconds)) AND (31536000 >= ALL (backoff_seconds)))),
+    CONSTRAINT queue_policies_max_attempts CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT queue_policies_name CHECK ((queue ~ '^[a-z][a-z0-9_]{0,30}$'::text)),
+    CONSTRAINT queue_policies_retry_after_max CHECK (((retry_after_max_seconds >= 1) AND (retry_after_max_seconds <= 31536000)))
+);
+
+
+--
 -- Name: sync_jobs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1892,6 +2409,14 @@ ALTER TABLE ONLY public.posts
 
 
 --
+-- Name: queue_policies queue_policies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.queue_policies
+    ADD CONSTRAINT queue_policies_pkey PRIMARY KEY (queue);
+
+
+--
 -- Name: sync_jobs sync_jobs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2036,6 +2561,13 @@ CREATE INDEX posts_publishing_lease ON public.posts USING btree (lease_until) WH
 
 
 --
+-- Name: posts_scheduled_account_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX posts_scheduled_account_due ON public.posts USING btree (account_id, due_at, id) WHERE (status = 'scheduled'::text);
+
+
+--
 -- Name: posts_scheduled_due; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2176,6 +2708,13 @@ CREATE TRIGGER posts_webhooks AFTER UPDATE OF status ON public.posts FOR EACH RO
 
 
 --
+-- Name: queue_policies queue_policies_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER queue_policies_updated_at BEFORE UPDATE ON public.queue_policies FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+
+--
 -- Name: sync_jobs sync_jobs_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2310,6 +2849,12 @@ ALTER TABLE public.linkedin_relations ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.posts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: queue_policies; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.queue_policies ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: sync_jobs; Type: ROW SECURITY; Schema: public; Owner: -
@@ -2554,6 +3099,54 @@ GRANT ALL ON FUNCTION public.post_backlog(p_now timestamp with time zone, p_cap 
 
 
 --
+-- Name: FUNCTION queue_cooldown(p_queue text, p_retry_after_ms numeric); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_cooldown(p_queue text, p_retry_after_ms numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_cooldown(p_queue text, p_retry_after_ms numeric) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_outcomes(p_outcomes jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_outcomes(p_outcomes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_outcomes(p_outcomes jsonb) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_render(p_template text, p_vars jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_render(p_template text, p_vars jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_render(p_template text, p_vars jsonb) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_transition(p_queue text, p_outcome text, p_attempts integer, p_retry_after_ms numeric, p_error text, p_code text, p_prev_next_attempt_at timestamp with time zone, p_prev_error text, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_transition(p_queue text, p_outcome text, p_attempts integer, p_retry_after_ms numeric, p_error text, p_code text, p_prev_next_attempt_at timestamp with time zone, p_prev_error text, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_transition(p_queue text, p_outcome text, p_attempts integer, p_retry_after_ms numeric, p_error text, p_code text, p_prev_next_attempt_at timestamp with time zone, p_prev_error text, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_window(p_tz text, p_period text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_window(p_tz text, p_period text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_window(p_tz text, p_period text, p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION reap_expired_dms(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2586,35 +3179,35 @@ GRANT ALL ON FUNCTION public.set_updated_at() TO service_role;
 
 
 --
--- Name: FUNCTION settle_dms(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone) TO service_role;
-
-
---
--- Name: FUNCTION settle_posts(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
 
 
 --
--- Name: FUNCTION settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION settle_posts(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
 
 
 --
--- Name: FUNCTION settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_disable_after integer, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_disable_after integer, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_max_attempts integer, p_backoff_seconds integer[], p_disable_after integer, p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.settle_sync_jobs(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
+
+
+--
+-- Name: FUNCTION settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_disable_after integer, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_disable_after integer, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.settle_webhook_deliveries(p_run_id uuid, p_outcomes jsonb, p_disable_after integer, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
 
 
 --
@@ -2765,6 +3358,13 @@ GRANT ALL ON TABLE public.linkedin_relations TO service_role;
 --
 
 GRANT ALL ON TABLE public.posts TO service_role;
+
+
+--
+-- Name: TABLE queue_policies; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.queue_policies TO service_role;
 
 
 --

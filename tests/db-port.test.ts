@@ -224,23 +224,38 @@ for (const target of targets) {
       const unclaimed = ids.find((id) => id !== sent.id && id !== retried.id)!;
 
       const error = 'He said "no" \\ {x,y} – ünïcødé';
-      const settled = await ctx.db.rpc<{ id: string; account_id: string; status: string; outcome: string }>(
-        'settle_dms',
-        {
-          p_run_id: RUN,
-          p_outcomes: [
-            { id: sent.id, outcome: 'sent', providerMessageId: 'msg-1', providerChatId: 'chat-1' },
-            { id: retried.id, outcome: 'retry', error, code: 'E_TEMP', retryAfterMs: 1000, cooldownAccount: false },
-          ],
-          p_max_attempts: 5,
-          p_backoff_seconds: [7, 11],
-          p_now: now,
-        },
-      );
+      const settled = await ctx.db.rpc<{
+        id: string;
+        account_id: string;
+        status: string;
+        outcome: string;
+        decision: string;
+      }>('settle_dms', {
+        p_run_id: RUN,
+        p_outcomes: [
+          { id: sent.id, outcome: 'sent', result: { messageId: 'msg-1', chatId: 'chat-1' } },
+          { id: retried.id, outcome: 'retry', error, code: 'E_TEMP', retryAfterMs: 1000, cooldown: false },
+        ],
+        p_max_attempts: 5,
+        p_backoff_seconds: [7, 11],
+        p_now: now,
+      });
       const byId = (id: string) => settled.find((r) => r.id === id);
       expect(settled).toHaveLength(2);
-      expect(byId(sent.id)).toEqual({ id: sent.id, account_id: account, status: 'sent', outcome: 'sent' });
-      expect(byId(retried.id)).toEqual({ id: retried.id, account_id: account, status: 'pending', outcome: 'retry' });
+      expect(byId(sent.id)).toEqual({
+        id: sent.id,
+        account_id: account,
+        status: 'sent',
+        outcome: 'sent',
+        decision: 'done',
+      });
+      expect(byId(retried.id)).toEqual({
+        id: retried.id,
+        account_id: account,
+        status: 'pending',
+        outcome: 'retry',
+        decision: 'retry',
+      });
 
       const rows = await sql<{
         id: string;

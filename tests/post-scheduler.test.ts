@@ -36,6 +36,7 @@ function recordingProvider(options: { latencyMs?: number; behave?: (input: Publi
     sendMessage: () => Promise.reject(new Error('not used')),
     findSentMessage: () => Promise.reject(new Error('not used')),
     listRelations: () => Promise.reject(new Error('not used')),
+    sendInvitation: () => Promise.reject(new Error('not used')),
   };
   return provider;
 }

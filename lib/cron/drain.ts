@@ -1,16 +1,18 @@
 import pLimit from 'p-limit';
 import { toErrorMessage } from '../log.ts';
 import type { Budget } from './budget.ts';
-import { type AccountError, JobError, type RetryableError, UncertainError } from './errors.ts';
+import { JobError, type KeyError, type RetryableError, UncertainError } from './errors.ts';
 
 /** What happened to one claimed item; the job's settle function records a batch of these in one statement. */
 export type Outcome<R> =
   | { id: string; outcome: 'success'; result: R }
   | { id: string; outcome: 'failed'; error: string; code?: string }
-  | { id: string; outcome: 'retry'; error: string; code?: string; retryAfterMs?: number; cooldownAccount?: boolean }
+  /** `cooldown`: the item's key (its account) rests too (a rate limit is about the key, not the item). */
+  | { id: string; outcome: 'retry'; error: string; code?: string; retryAfterMs?: number; cooldown?: boolean }
   | { id: string; outcome: 'uncertain'; error: string; code?: string }
-  | { id: string; outcome: 'account'; error: string; code?: string; accountStatus: 'disconnected' | 'paused' }
-  /** Claimed but never started (budget, limit, or its account was stopped): back to the queue, no attempt spent. */
+  /** The key is at fault: the item waits (no attempt spent) and the queue pauses the key with `keyStatus`. */
+  | { id: string; outcome: 'key'; error: string; code?: string; keyStatus: string }
+  /** Claimed but never started (budget, limit, or its key was stopped): back to the queue, no attempt spent. */
   | { id: string; outcome: 'release'; error: string };
 
 export interface SettleCounts {
@@ -80,13 +82,13 @@ export function toOutcome<R>(id: string, e: unknown, unknownError: 'retry' | 'un
           error,
           code: e.code,
           retryAfterMs: r.retryAfterMs,
-          cooldownAccount: r.cooldownAccount,
+          cooldown: r.cooldownAccount,
         };
       }
       case 'uncertain':
         return { id, outcome: 'uncertain', error, code: e.code };
-      case 'account':
-        return { id, outcome: 'account', error, code: e.code, accountStatus: (e as AccountError).accountStatus };
+      case 'key':
+        return { id, outcome: 'key', error, code: e.code, keyStatus: (e as KeyError).keyStatus };
     }
   }
   return unknownError === 'uncertain'
@@ -201,7 +203,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
         limiter(async (): Promise<Outcome<R>> => {
           const key = spec.keyOf?.(item);
           if (key !== undefined && stoppedKeys.has(key)) {
-            return { id: item.id, outcome: 'release', error: 'account stopped earlier in this run' };
+            return { id: item.id, outcome: 'release', error: 'its key (account) stopped earlier in this run' };
           }
           const timeout = Math.min(spec.itemTimeoutMs, spec.budget.remainingMs() - margin);
           if (spec.signal?.aborted || timeout < floorMs) {
@@ -219,10 +221,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
             const outcome = toOutcome<R>(item.id, e, spec.unknownError);
             // A provider that answered (even with an error) tells us its latency; a timeout does not.
             if (!signal.aborted) latencies.push(spec.budget.elapsedMs() - startedAt);
-            if (
-              key !== undefined &&
-              (outcome.outcome === 'account' || (outcome.outcome === 'retry' && outcome.cooldownAccount))
-            ) {
+            if (key !== undefined && (outcome.outcome === 'key' || (outcome.outcome === 'retry' && outcome.cooldown))) {
               stoppedKeys.add(key);
             }
             return outcome;

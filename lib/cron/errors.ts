@@ -2,7 +2,7 @@
  * Failure intent as types. A job's item handler throws one of these (or anything else, which counts as retryable);
  * the drain loop turns them into outcomes that the job's SQL settle function records in one statement.
  */
-export type FailureKind = 'permanent' | 'retry' | 'uncertain' | 'account';
+export type FailureKind = 'permanent' | 'retry' | 'uncertain' | 'key';
 
 export abstract class JobError extends Error {
   abstract readonly kind: FailureKind;
@@ -44,12 +44,25 @@ export class UncertainError extends JobError {
   readonly kind = 'uncertain' as const;
 }
 
-/** The account, not the item, is at fault (disconnected, restricted): the item waits, the account is marked. */
-export class AccountError extends JobError {
-  readonly kind = 'account' as const;
+/**
+ * The item's key (for the LinkedIn queues: its account), not the item, is at fault: the item waits without spending an
+ * attempt, and the queue's settle function pauses the key with `keyStatus` and the reason. The engine only knows keys;
+ * what a pause means (an account marked disconnected or paused) is the queue's.
+ */
+export class KeyError extends JobError {
+  readonly kind = 'key' as const;
+  readonly keyStatus: string;
+  constructor(message: string, options: { code?: string; cause?: unknown; keyStatus: string }) {
+    super(message, options);
+    this.keyStatus = options.keyStatus;
+  }
+}
+
+/** A LinkedIn account is at fault (disconnected, restricted): a key error whose key is the account. */
+export class AccountError extends KeyError {
   readonly accountStatus: 'disconnected' | 'paused';
   constructor(message: string, options: { code?: string; cause?: unknown; accountStatus: 'disconnected' | 'paused' }) {
-    super(message, options);
+    super(message, { ...options, keyStatus: options.accountStatus });
     this.accountStatus = options.accountStatus;
   }
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../db/types.ts';
 import type { Budget } from './budget.ts';
-import type { RetryPolicy } from './policy.ts';
+import type { PolicyOverride } from './policy.ts';
 
 export type Trigger = 'cron' | 'manual' | 'continuation';
 export type RunStatus = 'ok' | 'partial' | 'skipped' | 'error';
@@ -34,7 +34,8 @@ export interface RunContext {
   dryRun: boolean;
   /** The run's clock; SQL functions get it as p_now so tests can move time. */
   now: () => Date;
-  policy: RetryPolicy;
+  /** The deployment's override of the queues' retry policy (JOB_MAX_ATTEMPTS, JOB_BACKOFF_SECONDS), if any. */
+  policy: PolicyOverride;
   /** Aborted when the run must stop at once (the platform is about to end the function). */
   signal: AbortSignal;
   /** Single-flight jobs call this between chunks to keep their lease. */

@@ -2,7 +2,7 @@ import type { Db } from '../db/types.ts';
 import { log, toErrorMessage } from '../log.ts';
 import { Budget } from './budget.ts';
 import { emptyResult, type JobDefinition, type JobResult, type RunStatus, type Trigger } from './job.ts';
-import { retryPolicy } from './policy.ts';
+import { policyOverride } from './policy.ts';
 
 export interface RunSummary {
   job: string;
@@ -86,7 +86,7 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
       limit: options.limit ?? job.defaultLimit,
       dryRun: options.dryRun ?? false,
       now,
-      policy: retryPolicy(),
+      policy: policyOverride(),
       signal: options.signal ?? new AbortController().signal,
       extendLease: async () => {
         await db.rpc('cron_extend_lease', { p_run_id: id, p_lease_seconds: leaseSecondsFor(job), p_now: now() });

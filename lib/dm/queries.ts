@@ -1,10 +1,15 @@
 import type { Outcome, SettleCounts } from '../cron/drain.ts';
-import type { RetryPolicy } from '../cron/policy.ts';
-import { countSettled, outcomeRecord } from '../cron/settle.ts';
+import { countDecisions, toSettleRecords } from '../cron/outcomes.ts';
+import { type PolicyOverride, policyArgs } from '../cron/policy.ts';
 import type { Db } from '../db/types.ts';
 import type { SentMessage } from '../providers/types.ts';
 
-/** One thin typed function per SQL function of the DM queue (supabase/migrations/*_dm_queue_functions.sql). */
+/**
+ * One thin typed function per SQL function of the DM queue. reap_expired_dms, claim_due_dms, settle_dms and dm_backlog
+ * are written by queue_define (supabase/migrations/20261201000300_queues_on_core.sql); claim_uncertain_dms and
+ * resolve_uncertain_dm are the DM queue's own (20261125000800_dm_queue_functions.sql). The live definition of each is
+ * in supabase/schema.sql.
+ */
 
 export interface ClaimedDm {
   id: string;
@@ -37,18 +42,15 @@ export function claimDueDms(
 
 export async function settleDms(
   db: Db,
-  args: { runId: string; outcomes: Outcome<SentMessage>[]; policy: RetryPolicy; now: Date },
+  args: { runId: string; outcomes: Outcome<SentMessage>[]; policy?: PolicyOverride; now: Date },
 ): Promise<SettleCounts> {
-  const rows = await db.rpc<{ id: string; status: string; outcome: string }>('settle_dms', {
+  const rows = await db.rpc<{ id: string; decision: string }>('settle_dms', {
     p_run_id: args.runId,
-    p_outcomes: args.outcomes.map((o) =>
-      outcomeRecord(o, (r) => ({ outcome: 'sent', providerMessageId: r.messageId, providerChatId: r.chatId })),
-    ),
-    p_max_attempts: args.policy.maxAttempts,
-    p_backoff_seconds: args.policy.backoffSeconds,
+    p_outcomes: toSettleRecords(args.outcomes, { result: (r) => ({ messageId: r.messageId, chatId: r.chatId }) }),
     p_now: args.now,
+    ...policyArgs(args.policy),
   });
-  return countSettled(rows, 'sent');
+  return countDecisions(rows);
 }
 
 export function dmBacklog(db: Db, now: Date): Promise<number> {

@@ -1,9 +1,13 @@
 import type { Outcome, SettleCounts } from '../cron/drain.ts';
-import type { RetryPolicy } from '../cron/policy.ts';
-import { countSettled, outcomeRecord } from '../cron/settle.ts';
+import { countDecisions, toSettleRecords } from '../cron/outcomes.ts';
+import { type PolicyOverride, policyArgs } from '../cron/policy.ts';
 import type { Db } from '../db/types.ts';
 
-/** One thin typed function per SQL function of the post scheduler (supabase/migrations/*_post_scheduler_functions.sql). */
+/**
+ * One thin typed function per SQL function of the post scheduler: reap_expired_posts, claim_due_posts, settle_posts and
+ * post_backlog, all written by queue_define (supabase/migrations/20261201000300_queues_on_core.sql); the live
+ * definitions are in supabase/schema.sql.
+ */
 
 export interface ClaimedPost {
   id: string;
@@ -12,6 +16,7 @@ export interface ClaimedPost {
   content: string;
   attempts: number;
   attempted_at: string;
+  turn: number;
 }
 
 export interface PublishedPost {
@@ -38,16 +43,15 @@ export function claimDuePosts(
 
 export async function settlePosts(
   db: Db,
-  args: { runId: string; outcomes: Outcome<PublishedPost>[]; policy: RetryPolicy; now: Date },
+  args: { runId: string; outcomes: Outcome<PublishedPost>[]; policy?: PolicyOverride; now: Date },
 ): Promise<SettleCounts> {
-  const rows = await db.rpc<{ id: string; status: string; outcome: string }>('settle_posts', {
+  const rows = await db.rpc<{ id: string; decision: string }>('settle_posts', {
     p_run_id: args.runId,
-    p_outcomes: args.outcomes.map((o) => outcomeRecord(o, (r) => ({ outcome: 'published', providerPostId: r.postId }))),
-    p_max_attempts: args.policy.maxAttempts,
-    p_backoff_seconds: args.policy.backoffSeconds,
+    p_outcomes: toSettleRecords(args.outcomes, { result: (r) => ({ postId: r.postId }) }),
     p_now: args.now,
+    ...policyArgs(args.policy),
   });
-  return countSettled(rows, 'published');
+  return countDecisions(rows);
 }
 
 export function postBacklog(db: Db, now: Date): Promise<number> {

@@ -1,9 +1,13 @@
 import type { Outcome, SettleCounts } from '../cron/drain.ts';
-import type { RetryPolicy } from '../cron/policy.ts';
+import { countDecisions, toSettleRecords } from '../cron/outcomes.ts';
+import { type PolicyOverride, policyArgs } from '../cron/policy.ts';
 import type { Db } from '../db/types.ts';
 import type { Relation } from '../providers/types.ts';
 
-/** One thin typed function per SQL function of account sync (supabase/migrations/*_sync_jobs.sql). */
+/**
+ * One thin typed function per SQL function of account sync (supabase/migrations/20261125001200_sync_jobs.sql; the
+ * settle is in 20261201000300_queues_on_core.sql; live definitions in supabase/schema.sql).
+ */
 
 export type SyncKind = 'relations';
 export type SyncStatus = 'queued' | 'running' | 'completed' | 'failed';
@@ -122,8 +126,9 @@ export async function commitSyncPage(
 }
 
 /**
- * Records the pages that did not commit. Successes need no call (commit_sync_page released the job); everything else
- * goes to settle_sync_jobs in one statement, with the page count each job had when it was claimed.
+ * Records the pages that did not commit: settle_sync_jobs (supabase/migrations/20261201000300_queues_on_core.sql),
+ * through the core's transition. Successes need no call (commit_sync_page released the job). A read that timed out
+ * changed nothing at the provider, so uncertain is retried; each outcome carries the page count its job had at claim.
  */
 export async function settleSyncJobs(
   db: Db,
@@ -131,63 +136,26 @@ export async function settleSyncJobs(
     runId: string;
     outcomes: Outcome<CommittedPage>[];
     pagesAtClaim: ReadonlyMap<string, number>;
-    policy: RetryPolicy;
+    policy?: PolicyOverride;
     now: Date;
   },
 ): Promise<SettleCounts> {
+  const succeeded = args.outcomes.filter((o) => o.outcome === 'success' && o.result.applied).length;
+  const rest = args.outcomes.filter((o) => o.outcome !== 'success');
   const counts: SettleCounts = { succeeded: 0, failed: 0, retried: 0, uncertain: 0, released: 0 };
-  const rest: Record<string, unknown>[] = [];
-  for (const o of args.outcomes) {
-    if (o.outcome === 'success') {
-      if (o.result.applied) counts.succeeded++;
-      continue;
-    }
-    const pages = args.pagesAtClaim.get(o.id);
-    switch (o.outcome) {
-      case 'failed':
-        rest.push({ id: o.id, outcome: 'failed', error: o.error, code: o.code, pages });
-        break;
-      // A read that timed out changed nothing at the provider: it is retried like any transient error.
-      case 'retry':
-      case 'uncertain':
-        rest.push({
-          id: o.id,
-          outcome: 'retry',
-          error: o.error,
-          code: o.code,
-          retryAfterMs: o.outcome === 'retry' ? o.retryAfterMs : undefined,
-          pages,
-        });
-        break;
-      case 'account':
-        rest.push({
-          id: o.id,
-          outcome: 'account',
-          error: o.error,
-          code: o.code,
-          accountStatus: o.accountStatus,
-          pages,
-        });
-        break;
-      case 'release':
-        rest.push({ id: o.id, outcome: 'release', error: o.error });
-        break;
-    }
+  if (rest.length > 0) {
+    const rows = await db.rpc<{ id: string; decision: string }>('settle_sync_jobs', {
+      p_run_id: args.runId,
+      p_outcomes: toSettleRecords(rest, {
+        uncertain: 'retry',
+        extra: (o) => (o.outcome === 'release' ? undefined : { pages: args.pagesAtClaim.get(o.id) }),
+      }),
+      p_now: args.now,
+      ...policyArgs(args.policy),
+    });
+    Object.assign(counts, countDecisions(rows));
   }
-  if (rest.length === 0) return counts;
-  const rows = await db.rpc<{ id: string; status: string; outcome: string }>('settle_sync_jobs', {
-    p_run_id: args.runId,
-    p_outcomes: rest,
-    p_max_attempts: args.policy.maxAttempts,
-    p_backoff_seconds: args.policy.backoffSeconds,
-    p_now: args.now,
-  });
-  for (const r of rows) {
-    if (r.status === 'failed') counts.failed++;
-    else if (r.outcome === 'retry') counts.retried++;
-    else counts.released++;
-  }
-  return counts;
+  return { ...counts, succeeded };
 }
 
 export function syncBacklog(db: Db, now: Date): Promise<number> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Outcome, SettleCounts } from '../cron/drain.ts';
-import type { RetryPolicy } from '../cron/policy.ts';
-import { countSettled } from '../cron/settle.ts';
+import { countDecisions, toSettleRecords } from '../cron/outcomes.ts';
+import { type PolicyOverride, policyArgs } from '../cron/policy.ts';
 import type { Db } from '../db/types.ts';
 
 /** One thin typed function per SQL function of outbound webhooks (supabase/migrations/*_webhooks.sql). */
@@ -60,41 +60,33 @@ function httpStatusOf(code: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function toSqlOutcome(o: Outcome<Delivered>): Record<string, unknown> {
-  switch (o.outcome) {
-    case 'success':
-      return { id: o.id, outcome: 'delivered', httpStatus: o.result.httpStatus };
-    case 'failed':
-      return { id: o.id, outcome: 'failed', error: o.error, httpStatus: httpStatusOf(o.code) };
-    // Uncertain (no answer in time) and account outcomes do not apply to a webhook: both are retried.
-    case 'retry':
-    case 'uncertain':
-    case 'account':
-      return {
-        id: o.id,
-        outcome: 'retry',
-        error: o.error,
-        httpStatus: httpStatusOf(o.code),
-        retryAfterMs: o.outcome === 'retry' ? o.retryAfterMs : undefined,
-      };
-    case 'release':
-      return { id: o.id, outcome: 'release', error: o.error };
-  }
-}
-
+/**
+ * Records a batch of delivery outcomes: settle_webhook_deliveries (supabase/migrations/20261201000300_queues_on_core.sql)
+ * through the core's transition. At least once: no answer in time and a key outcome are both retried; the receiver's
+ * HTTP status goes with each outcome, and the error message already names it (no code prefix).
+ */
 export async function settleDeliveries(
   db: Db,
-  args: { runId: string; outcomes: Outcome<Delivered>[]; policy: RetryPolicy; disableAfter: number; now: Date },
+  args: { runId: string; outcomes: Outcome<Delivered>[]; policy?: PolicyOverride; disableAfter: number; now: Date },
 ): Promise<SettleCounts> {
-  const rows = await db.rpc<{ id: string; status: string; outcome: string }>('settle_webhook_deliveries', {
+  const rows = await db.rpc<{ id: string; decision: string }>('settle_webhook_deliveries', {
     p_run_id: args.runId,
-    p_outcomes: args.outcomes.map(toSqlOutcome),
-    p_max_attempts: args.policy.maxAttempts,
-    p_backoff_seconds: args.policy.backoffSeconds,
+    p_outcomes: toSettleRecords(args.outcomes, {
+      uncertain: 'retry',
+      key: 'retry',
+      code: false,
+      extra: (o) =>
+        o.outcome === 'success'
+          ? { httpStatus: o.result.httpStatus }
+          : o.outcome === 'release'
+            ? undefined
+            : { httpStatus: httpStatusOf(o.code) },
+    }),
     p_disable_after: args.disableAfter,
     p_now: args.now,
+    ...policyArgs(args.policy),
   });
-  return countSettled(rows, 'delivered');
+  return countDecisions(rows);
 }
 
 export function webhookBacklog(db: Db, now: Date): Promise<number> {
