@@ -30,6 +30,7 @@ export interface AnalyticsCursor {
  */
 export const analytics = defineJob({
   name: 'analytics',
+  schedule: '5 0 * * *',
   maxDuration: 300,
   // ?limit caps the accounts aggregated by one run; by default the budget is the only limit.
   defaultLimit: 1_000_000,

@@ -1,17 +1,7 @@
-import { drain } from '../lib/cron/drain.ts';
 import { AccountError } from '../lib/cron/errors.ts';
-import { defineJob, type JobResult, type RunContext } from '../lib/cron/job.ts';
-import { leaseSecondsFor } from '../lib/cron/run.ts';
-import { drainSettings } from '../lib/cron/settings.ts';
-import {
-  type ClaimedDm,
-  claimDueDms,
-  claimUncertainDms,
-  dmBacklog,
-  reapExpiredDms,
-  resolveUncertainDm,
-  settleDms,
-} from '../lib/dm/queries.ts';
+import type { RunContext } from '../lib/cron/job.ts';
+import { defineQueueJob } from '../lib/cron/queue-job.ts';
+import { type ClaimedDm, claimUncertainDms, dmQueueCalls, resolveUncertainDm } from '../lib/dm/queries.ts';
 import { log, toErrorMessage } from '../lib/log.ts';
 import { getProvider } from '../lib/providers/index.ts';
 import type { LinkedInProvider, SentMessage } from '../lib/providers/types.ts';
@@ -24,59 +14,22 @@ const RECONCILE_PER_RUN = 20;
  * settle the batch → repeat within the budget → look up a few uncertain DMs. Concurrent runs are safe and useful
  * (they claim different accounts), so there is no single-flight lease.
  */
-export const dmQueue = defineJob({
+export const dmQueue = defineQueueJob<ClaimedDm, SentMessage, LinkedInProvider>({
   name: 'dm-queue',
+  schedule: '*/15 * * * *',
   maxDuration: 60,
   defaultLimit: 1000,
   maxContinuations: 3,
-  async run(ctx) {
-    const provider = getProvider();
-    const reaped = await reapExpiredDms(ctx.db, ctx.now());
-    if (ctx.dryRun) {
-      const due = await dmBacklog(ctx.db, ctx.now());
-      return {
-        claimed: 0,
-        succeeded: 0,
-        failed: 0,
-        retried: 0,
-        uncertain: 0,
-        remaining: due,
-        hasMore: false,
-        details: { reaped, dryRun: true },
-      };
-    }
-    const settings = drainSettings('DM');
-    const result = await drain<ClaimedDm, SentMessage>({
-      budget: ctx.budget,
-      batchSize: settings.batchSize,
-      concurrency: settings.concurrency,
-      limit: ctx.limit,
-      itemTimeoutMs: provider.timeoutMs,
-      minItemTimeoutMs: settings.minItemTimeoutMs,
-      // A DM is not idempotent: an error we cannot classify may have happened after LinkedIn got it.
-      unknownError: 'uncertain',
-      signal: ctx.signal,
-      claim: (max) =>
-        claimDueDms(ctx.db, { limit: max, leaseSeconds: leaseSecondsFor(dmQueue), runId: ctx.runId, now: ctx.now() }),
-      keyOf: (dm) => dm.account_id,
-      process: (dm, signal) => sendDm(provider, dm, signal),
-      settle: (outcomes) => settleDms(ctx.db, { runId: ctx.runId, outcomes, policy: ctx.policy, now: ctx.now() }),
-      moreAvailable: async () => (await dmBacklog(ctx.db, ctx.now())) > 0,
-    });
-    const reconciled = await reconcileUncertain(ctx, provider);
-    const remaining = await dmBacklog(ctx.db, ctx.now());
-    const summary: JobResult = {
-      claimed: result.claimed,
-      succeeded: result.succeeded,
-      failed: result.failed,
-      retried: result.retried,
-      uncertain: result.uncertain,
-      remaining,
-      hasMore: result.stoppedEarly && remaining > 0,
-      details: { reaped, reconciled, released: result.released, batches: result.batches },
-    };
-    return summary;
-  },
+  settingsPrefix: 'DM',
+  // A DM is not idempotent: an error we cannot classify may have happened after LinkedIn got it.
+  unknownError: 'uncertain',
+  retryLockedClaims: true,
+  prepare: () => getProvider(),
+  itemTimeoutMs: (provider) => provider.timeoutMs,
+  ...dmQueueCalls,
+  keyOf: (dm) => dm.account_id,
+  process: (dm, signal, provider) => sendDm(provider, dm, signal),
+  finish: async (ctx, provider) => ({ reconciled: await reconcileUncertain(ctx, provider) }),
 });
 
 function sendDm(provider: LinkedInProvider, dm: ClaimedDm, signal: AbortSignal): Promise<SentMessage> {

@@ -1,6 +1,4 @@
-import { drain } from '../lib/cron/drain.ts';
-import { defineJob, emptyResult, type JobResult } from '../lib/cron/job.ts';
-import { drainSettings } from '../lib/cron/settings.ts';
+import { defineQueueJob } from '../lib/cron/queue-job.ts';
 import { log, toErrorMessage } from '../lib/log.ts';
 import { deliverWebhook } from '../lib/webhooks/deliver.ts';
 import {
@@ -10,7 +8,7 @@ import {
   settleDeliveries,
   webhookBacklog,
 } from '../lib/webhooks/queries.ts';
-import { PER_ENDPOINT_PER_CLAIM, webhookSettings } from '../lib/webhooks/settings.ts';
+import { PER_ENDPOINT_PER_CLAIM, type WebhookSettings, webhookSettings } from '../lib/webhooks/settings.ts';
 
 /**
  * Outbound webhooks: claim due deliveries (a lease each, at most a few per endpoint, SKIP LOCKED) → POST each, signed
@@ -18,72 +16,51 @@ import { PER_ENDPOINT_PER_CLAIM, webhookSettings } from '../lib/webhooks/setting
  * lease that expires, and the message goes out again with the same webhook-id for the receiver to dedupe. An endpoint
  * that fails is skipped for the rest of the run, so a dead receiver costs one timeout per run, not one per message.
  */
-export const webhooks = defineJob({
+export const webhooks = defineQueueJob<ClaimedDelivery, Delivered, WebhookSettings>({
   name: 'webhooks',
+  schedule: '* * * * *',
   maxDuration: 60,
   defaultLimit: 1000,
   maxContinuations: 3,
-  async run(ctx): Promise<JobResult> {
-    if (ctx.dryRun) {
-      return { ...emptyResult(), remaining: await webhookBacklog(ctx.db, ctx.now()), details: { dryRun: true } };
+  settingsPrefix: 'WEBHOOK',
+  unknownError: 'retry',
+  prepare: () => webhookSettings(),
+  itemTimeoutMs: (settings) => settings.timeoutMs,
+  leaseSeconds: (settings) => Math.ceil(settings.timeoutMs / 1000) + 60,
+  claim: (ctx, { limit, leaseSeconds }) =>
+    claimDeliveries(ctx.db, {
+      limit,
+      leaseSeconds,
+      runId: ctx.runId,
+      perEndpoint: PER_ENDPOINT_PER_CLAIM,
+      now: ctx.now(),
+    }),
+  keyOf: (d) => d.endpoint_id,
+  process: async (d, signal, settings, ctx) => {
+    try {
+      return await deliverWebhook(d, { signal, now: ctx.now(), allowPrivate: settings.allowPrivate });
+    } catch (e) {
+      // Ids and the host only: never the payload, and not the full URL (it may carry the receiver's token).
+      log('warn', 'webhook attempt failed', {
+        deliveryId: d.id,
+        endpointId: d.endpoint_id,
+        event: d.event_type,
+        attempt: d.attempts,
+        host: hostOf(d.url),
+        error: toErrorMessage(e),
+      });
+      throw e;
     }
-    const settings = webhookSettings();
-    const drainConfig = drainSettings('WEBHOOK');
-    const result = await drain<ClaimedDelivery, Delivered>({
-      budget: ctx.budget,
-      batchSize: drainConfig.batchSize,
-      concurrency: drainConfig.concurrency,
-      limit: ctx.limit,
-      itemTimeoutMs: settings.timeoutMs,
-      minItemTimeoutMs: Math.min(drainConfig.minItemTimeoutMs, settings.timeoutMs),
-      unknownError: 'retry',
-      signal: ctx.signal,
-      claim: (max) =>
-        claimDeliveries(ctx.db, {
-          limit: max,
-          leaseSeconds: Math.ceil(settings.timeoutMs / 1000) + 60,
-          runId: ctx.runId,
-          perEndpoint: PER_ENDPOINT_PER_CLAIM,
-          now: ctx.now(),
-        }),
-      keyOf: (d) => d.endpoint_id,
-      process: async (d, signal) => {
-        try {
-          return await deliverWebhook(d, { signal, now: ctx.now(), allowPrivate: settings.allowPrivate });
-        } catch (e) {
-          // Ids and the host only: never the payload, and not the full URL (it may carry the receiver's token).
-          log('warn', 'webhook attempt failed', {
-            deliveryId: d.id,
-            endpointId: d.endpoint_id,
-            event: d.event_type,
-            attempt: d.attempts,
-            host: hostOf(d.url),
-            error: toErrorMessage(e),
-          });
-          throw e;
-        }
-      },
-      settle: (outcomes) =>
-        settleDeliveries(ctx.db, {
-          runId: ctx.runId,
-          outcomes,
-          policy: ctx.policy,
-          disableAfter: settings.disableAfter,
-          now: ctx.now(),
-        }),
-    });
-    const remaining = await webhookBacklog(ctx.db, ctx.now());
-    return {
-      claimed: result.claimed,
-      succeeded: result.succeeded,
-      failed: result.failed,
-      retried: result.retried,
-      uncertain: 0,
-      remaining,
-      hasMore: result.stoppedEarly && remaining > 0,
-      details: { released: result.released, batches: result.batches },
-    };
   },
+  settle: (ctx, outcomes, settings) =>
+    settleDeliveries(ctx.db, {
+      runId: ctx.runId,
+      outcomes,
+      policy: ctx.policy,
+      disableAfter: settings.disableAfter,
+      now: ctx.now(),
+    }),
+  backlog: (ctx) => webhookBacklog(ctx.db, ctx.now()),
 });
 
 function hostOf(url: string): string {

@@ -89,7 +89,10 @@ export function dailyVersion(expression: string): string {
   return [first(minute), first(hour), ...rest].join(' ');
 }
 
-export function checkConfig(root: string, registry: Record<string, { maxDuration: number }> = jobs): Finding[] {
+export function checkConfig(
+  root: string,
+  registry: Record<string, { maxDuration: number; schedule?: string }> = jobs,
+): Finding[] {
   const config = readVercelJson(root);
   const crons = config.crons ?? [];
   const findings: Finding[] = [];
@@ -110,6 +113,12 @@ export function checkConfig(root: string, registry: Record<string, { maxDuration
       });
     const file = routeFileOf(job);
     const definition = registry[job];
+    if (definition?.schedule !== undefined && definition.schedule !== c.schedule)
+      findings.push({
+        subject: `${c.path} "${c.schedule}"`,
+        problem: `differs from the job's own schedule "${definition.schedule}" (jobs/${job}.ts)`,
+        fix: 'change the schedule in the job definition and vercel.json together (the definition is the source)',
+      });
     if (!definition)
       findings.push({
         subject: c.path,

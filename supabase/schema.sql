@@ -51,6 +51,21 @@ end $$;
 
 
 --
+-- Name: accounts_reset_invitation_resume(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.accounts_reset_invitation_resume() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  if new.invite_weekly_limit is distinct from old.invite_weekly_limit or new.status is distinct from old.status then
+    new.invite_resume_at := null;
+  end if;
+  return new;
+end $$;
+
+
+--
 -- Name: accounts_reset_post_resume(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -565,6 +580,125 @@ end $$;
 
 
 --
+-- Name: claim_due_invitations(integer, integer, uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_due_invitations(p_limit integer, p_lease_seconds integer, p_run_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, provider_account_id text, recipient_id text, message text, attempts integer, attempted_at timestamp with time zone, turn integer)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_accounts uuid[];
+  v_share integer;
+begin
+  if p_limit is null or p_limit < 1 then return; end if;
+
+  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
+  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
+  select array_agg(s.id) into v_accounts from (
+    select a.id
+      from public.accounts a
+     where a.status = 'active'
+       and (a.invite_resume_at is null or a.invite_resume_at <= p_now)
+       and exists (select 1 from public.invitations q
+                    where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
+     order by a.invite_checked_at nulls first, a.id
+     limit p_limit
+     for update of a skip locked
+  ) s;
+  if v_accounts is null then return; end if;
+  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+
+  -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
+  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  return query
+  with acc as (
+    select a.id, a.timezone, a.unipile_account_id, a.invite_weekly_limit as cap_limit,
+           0 as min_interval, 0 as jitter,
+           null::smallint as window_start, null::smallint as window_end,
+           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
+      from public.accounts a
+      cross join lateral public.queue_window(a.timezone, 'week', p_now) w
+     where a.id = any (v_accounts)
+  ),
+  quota as (
+    select acc.*,
+           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
+           -- history inserted as done, when it was done).
+           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
+             select count(*) from public.invitations u
+              where u.account_id = acc.id
+                and u.status in ('sent', 'sending', 'uncertain')
+                and coalesce(u.attempted_at, u.sent_at) >= acc.period_start
+                and coalesce(u.attempted_at, u.sent_at) < acc.period_end))::integer end as remaining,
+           case
+             when acc.window_start is null then true
+             when acc.window_start < acc.window_end then
+               extract(hour from acc.local_now) >= acc.window_start and extract(hour from acc.local_now) < acc.window_end
+             else -- a window over midnight, e.g. 22..6
+               extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
+           end as in_window
+      from acc
+  ),
+  candidates as (
+    select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
+           row_number() over (partition by q.id order by p.due_at, p.id)::integer as turn
+      from quota q
+      cross join lateral (
+        select d.id, d.due_at
+          from public.invitations d
+         where d.account_id = q.id and d.status = 'pending' and d.due_at <= p_now
+         order by d.due_at, d.id
+         limit case when not q.in_window then 0
+                    when q.min_interval > 0 then least(q.remaining, 1)
+                    else least(q.remaining, v_share) end
+         for update of d skip locked
+      ) p
+  ),
+  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
+  picked as (
+    select c.id, c.account_id, c.unipile_account_id, c.turn
+      from candidates c
+     order by c.turn, c.due_at, c.id
+     limit p_limit
+  ),
+  claimed as (
+    update public.invitations d
+       set status = 'sending', attempts = d.attempts + 1, attempted_at = p_now,
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
+      from picked p
+     where d.id = p.id
+    returning d.id, d.account_id, p.unipile_account_id, d.recipient_id, d.message, d.attempts, d.attempted_at, p.turn
+  ),
+  per_account as (
+    select c.account_id, count(*)::integer as n from claimed c group by c.account_id
+  ),
+  touched as (
+    update public.accounts a
+       set invite_checked_at = p_now,
+           invite_resume_at = case
+             -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
+             when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
+             -- Outside the sending window: resume at the next window start.
+             when not q.in_window then
+               (date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer)
+                 + case when date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer) <= q.local_now
+                        then interval '1 day' else interval '0' end) at time zone q.timezone
+             -- Pacing: the next call no sooner than the interval plus random jitter.
+             when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
+               p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
+             else null
+           end
+      from quota q
+      left join per_account pa on pa.account_id = q.id
+     where a.id = q.id
+  )
+  select c.id, c.account_id, c.unipile_account_id, c.recipient_id, c.message, c.attempts, c.attempted_at, c.turn
+    from claimed c
+   order by c.turn, c.attempted_at, c.id;
+end $$;
+
+
+--
 -- Name: claim_due_posts(integer, integer, uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1029,6 +1163,24 @@ $$;
 
 
 --
+-- Name: invitation_backlog(timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_backlog(p_now timestamp with time zone DEFAULT now(), p_cap integer DEFAULT 10000) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+  -- How many items could be claimed now, ignoring caps (capped at p_cap: a summary figure, not a report).
+  select count(*)::integer from (
+    select 1 from public.invitations d
+      join public.accounts a on a.id = d.account_id
+     where d.status = 'pending' and d.due_at <= p_now
+       and a.status = 'active' and (a.invite_resume_at is null or a.invite_resume_at <= p_now)
+     limit p_cap
+  ) s;
+$$;
+
+
+--
 -- Name: is_valid_timezone(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1095,13 +1247,20 @@ declare
 begin
   if p_cap_period not in ('day', 'week') then raise exception 'queue_define: period must be day or week'; end if;
   insert into public.queue_policies as q (queue, max_attempts, backoff_seconds, retry_after_max_seconds, item_table,
-                                          waiting_status, active_status, done_status, uncertain_status)
+                                          waiting_status, active_status, done_status, uncertain_status, account_keyed,
+                                          done_at_column, target_column, preview_column, cap_limit_column, cap_period,
+                                          resume_column)
   values (p_queue, p_max_attempts, p_backoff_seconds, p_retry_after_max_seconds, p_item_table,
-          p_waiting_status, p_active_status, p_done_status, 'uncertain')
+          p_waiting_status, p_active_status, p_done_status, 'uncertain', true,
+          p_done_at_column, p_payload_columns[1], p_payload_columns[cardinality(p_payload_columns)],
+          p_cap_limit_column, case when p_cap_limit_column is not null then p_cap_period end, p_resume_column)
   on conflict (queue) do update
      set item_table = excluded.item_table, waiting_status = excluded.waiting_status,
          active_status = excluded.active_status, done_status = excluded.done_status,
-         uncertain_status = excluded.uncertain_status;
+         uncertain_status = excluded.uncertain_status, account_keyed = true,
+         done_at_column = excluded.done_at_column, target_column = excluded.target_column,
+         preview_column = excluded.preview_column, cap_limit_column = excluded.cap_limit_column,
+         cap_period = excluded.cap_period, resume_column = excluded.resume_column;
 
   foreach v_col in array p_payload_columns loop
     select format_type(a.atttypid, a.atttypmod) into v_type
@@ -1528,6 +1687,27 @@ end $$;
 
 
 --
+-- Name: reap_expired_invitations(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reap_expired_invitations(p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare n integer;
+begin
+  -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
+  -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
+  update public.invitations d
+     set status = 'uncertain', lease_until = null,
+         last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+                      ' while sending: the outcome is unknown, so it is not re-sent automatically'
+   where d.status = 'sending' and d.lease_until <= p_now;
+  get diagnostics n = row_count;
+  return n;
+end $$;
+
+
+--
 -- Name: reap_expired_posts(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1633,6 +1813,67 @@ CREATE FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timesta
     update public.accounts a
        set dm_resume_at = greatest(coalesce(a.dm_resume_at, p_now), p_now + c.rest)
       from (select settled.account_id, max(public.queue_cooldown('dm', settled.retry_after_ms)) as rest
+              from settled where settled.cooldown group by settled.account_id) c
+     where a.id = c.account_id
+  )
+  select s.id, s.account_id, s.status, s.outcome, s.decision from settled s;
+$$;
+
+
+--
+-- Name: settle_invitations(uuid, jsonb, timestamp with time zone, integer, integer[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.settle_invitations(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone DEFAULT now(), p_max_attempts integer DEFAULT NULL::integer, p_backoff_seconds integer[] DEFAULT NULL::integer[]) RETURNS TABLE(id uuid, account_id uuid, status text, outcome text, decision text)
+    LANGUAGE sql
+    AS $$
+  -- Only rows this run holds are settled (active with its run id, or — for a late done/failed answer — the
+  -- 'uncertain' row the reaper made of it), so a late or duplicate settle cannot overwrite another run's work.
+  with o as (
+    select * from public.queue_outcomes(p_outcomes)
+  ),
+  plan as (
+    select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
+           t.status, t.attempts, t.next_attempt_at, t.last_error
+      from o
+      join public.invitations d on d.id = o.id
+      cross join lateral public.queue_transition('invitation', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
+                                                 d.next_attempt_at, d.last_error, p_now, p_max_attempts,
+                                                 p_backoff_seconds) t
+     where d.run_id is not distinct from p_run_id
+       and (d.status = 'sending' or (d.status = 'uncertain' and t.decision in ('done', 'failed')))
+  ),
+  settled as (
+    update public.invitations d
+       set status = p.status,
+           attempts = p.attempts,
+           next_attempt_at = p.next_attempt_at,
+           last_error = p.last_error,
+           lease_until = null,
+           attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
+           sent_at = case when p.decision = 'done' then p_now else d.sent_at end,
+           failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
+           provider_invitation_id = case when p.decision = 'done' then p.result ->> 'invitationId' else d.provider_invitation_id end
+      from plan p
+     where d.id = p.id
+       and d.run_id is not distinct from p_run_id
+       and (d.status = 'sending' or (d.status = 'uncertain' and p.decision in ('done', 'failed')))
+    returning d.id, d.account_id, d.status, p.outcome, p.decision, p.cooldown, p.retry_after_ms, p.key_status, p.code,
+              p.error
+  ),
+  key_pauses as (
+    -- The account, not the item, is at fault (disconnected, restricted): it stops; its items wait for it.
+    update public.accounts a
+       set status = s.key_status, status_reason = coalesce(s.code || ': ', '') || s.error
+      from (select distinct on (settled.account_id) settled.account_id, settled.key_status, settled.code, settled.error
+              from settled where settled.decision = 'key' and settled.key_status in ('disconnected', 'paused')) s
+     where a.id = s.account_id and a.status = 'active'
+  ),
+  cooldowns as (
+    -- A rate limit is about the account: nothing more for it until the bounded Retry-After has passed.
+    update public.accounts a
+       set invite_resume_at = greatest(coalesce(a.invite_resume_at, p_now), p_now + c.rest)
+      from (select settled.account_id, max(public.queue_cooldown('invitation', settled.retry_after_ms)) as rest
               from settled where settled.cooldown group by settled.account_id) c
      where a.id = c.account_id
   )
@@ -2032,12 +2273,16 @@ CREATE TABLE public.accounts (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     post_resume_at timestamp with time zone,
     post_checked_at timestamp with time zone,
+    invite_weekly_limit integer DEFAULT 100 NOT NULL,
+    invite_resume_at timestamp with time zone,
+    invite_checked_at timestamp with time zone,
     CONSTRAINT accounts_dm_daily_limit_range CHECK (((dm_daily_limit >= 0) AND (dm_daily_limit <= 1000))),
     CONSTRAINT accounts_dm_jitter_nonneg CHECK ((dm_jitter_seconds >= 0)),
     CONSTRAINT accounts_dm_min_interval_nonneg CHECK ((dm_min_interval_seconds >= 0)),
     CONSTRAINT accounts_dm_window_both CHECK (((dm_window_start_hour IS NULL) = (dm_window_end_hour IS NULL))),
     CONSTRAINT accounts_dm_window_end_range CHECK (((dm_window_end_hour >= 1) AND (dm_window_end_hour <= 24))),
     CONSTRAINT accounts_dm_window_start_range CHECK (((dm_window_start_hour >= 0) AND (dm_window_start_hour <= 23))),
+    CONSTRAINT accounts_invite_weekly_limit_range CHECK (((invite_weekly_limit >= 0) AND (invite_weekly_limit <= 1000))),
     CONSTRAINT accounts_name_length CHECK ((length(name) <= 200)),
     CONSTRAINT accounts_status_valid CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text, 'disconnected'::text])))
 );
@@ -2151,6 +2396,36 @@ CREATE TABLE public.dm_queue (
 
 
 --
+-- Name: invitations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.invitations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    recipient_id text NOT NULL,
+    message text,
+    send_at timestamp with time zone DEFAULT now() NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    last_error text,
+    sent_at timestamp with time zone,
+    provider_invitation_id text,
+    attempted_at timestamp with time zone,
+    lease_until timestamp with time zone,
+    failed_at timestamp with time zone,
+    run_id uuid,
+    due_at timestamp with time zone GENERATED ALWAYS AS (GREATEST(send_at, next_attempt_at)) STORED,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT invitations_attempts_nonneg CHECK ((attempts >= 0)),
+    CONSTRAINT invitations_message_max_300 CHECK ((length(message) <= 300)),
+    CONSTRAINT invitations_recipient_id_not_empty CHECK (((length(btrim(recipient_id)) >= 1) AND (length(btrim(recipient_id)) <= 200))),
+    CONSTRAINT invitations_status_valid CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'failed'::text, 'cancelled'::text, 'uncertain'::text])))
+);
+
+
+--
 -- Name: job_runs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2239,9 +2514,17 @@ CREATE TABLE public.queue_policies (
     active_status text NOT NULL,
     done_status text NOT NULL,
     uncertain_status text,
+    account_keyed boolean DEFAULT false NOT NULL,
+    done_at_column text,
+    target_column text,
+    preview_column text,
+    cap_limit_column text,
+    cap_period text,
+    resume_column text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT queue_policies_backoff CHECK ((((cardinality(backoff_seconds) >= 1) AND (cardinality(backoff_seconds) <= 20)) AND (0 < ALL (backoff_seconds)) AND (31536000 >= ALL (backoff_seconds)))),
+    CONSTRAINT queue_policies_cap_period CHECK ((cap_period = ANY (ARRAY['day'::text, 'week'::text]))),
     CONSTRAINT queue_policies_max_attempts CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT queue_policies_name CHECK ((queue ~ '^[a-z][a-z0-9_]{0,30}$'::text)),
     CONSTRAINT queue_policies_retry_after_max CHECK (((retry_after_max_seconds >= 1) AND (retry_after_max_seconds <= 31536000)))
@@ -2385,6 +2668,14 @@ ALTER TABLE ONLY public.dm_queue
 
 
 --
+-- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: job_runs job_runs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2519,6 +2810,34 @@ CREATE INDEX dm_queue_status ON public.dm_queue USING btree (status, updated_at 
 
 
 --
+-- Name: invitations_cap_usage; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX invitations_cap_usage ON public.invitations USING btree (account_id, COALESCE(attempted_at, sent_at)) WHERE (status = ANY (ARRAY['sent'::text, 'sending'::text, 'uncertain'::text]));
+
+
+--
+-- Name: invitations_pending_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX invitations_pending_due ON public.invitations USING btree (account_id, due_at, id) WHERE (status = 'pending'::text);
+
+
+--
+-- Name: invitations_sending_lease; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX invitations_sending_lease ON public.invitations USING btree (lease_until) WHERE (status = 'sending'::text);
+
+
+--
+-- Name: invitations_status; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX invitations_status ON public.invitations USING btree (status, updated_at DESC) WHERE (status = ANY (ARRAY['failed'::text, 'uncertain'::text]));
+
+
+--
 -- Name: job_runs_job_started; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2645,6 +2964,13 @@ CREATE TRIGGER accounts_reset_dm_resume BEFORE UPDATE OF dm_daily_limit, status 
 
 
 --
+-- Name: accounts accounts_reset_invitation_resume; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER accounts_reset_invitation_resume BEFORE UPDATE OF invite_weekly_limit, status ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_invitation_resume();
+
+
+--
 -- Name: accounts accounts_reset_post_resume; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2691,6 +3017,13 @@ CREATE TRIGGER dm_queue_updated_at BEFORE UPDATE ON public.dm_queue FOR EACH ROW
 --
 
 CREATE TRIGGER dm_queue_webhooks AFTER UPDATE OF status ON public.dm_queue FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['sent'::text, 'failed'::text])))) EXECUTE FUNCTION public.webhook_on_dm_status();
+
+
+--
+-- Name: invitations invitations_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER invitations_updated_at BEFORE UPDATE ON public.invitations FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 
 
 --
@@ -2756,6 +3089,14 @@ ALTER TABLE ONLY public.daily_stats
 
 ALTER TABLE ONLY public.dm_queue
     ADD CONSTRAINT dm_queue_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE CASCADE;
+
+
+--
+-- Name: invitations invitations_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE CASCADE;
 
 
 --
@@ -2833,6 +3174,12 @@ ALTER TABLE public.daily_stats ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.dm_queue ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: invitations; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.invitations ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: job_runs; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -2888,6 +3235,14 @@ GRANT ALL ON FUNCTION public.accounts_check_timezone() TO service_role;
 
 REVOKE ALL ON FUNCTION public.accounts_reset_dm_resume() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accounts_reset_dm_resume() TO service_role;
+
+
+--
+-- Name: FUNCTION accounts_reset_invitation_resume(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.accounts_reset_invitation_resume() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.accounts_reset_invitation_resume() TO service_role;
 
 
 --
@@ -2976,6 +3331,14 @@ GRANT ALL ON FUNCTION public.analytics_run_chunk(p_day date, p_limit integer, p_
 
 REVOKE ALL ON FUNCTION public.claim_due_dms(p_limit integer, p_lease_seconds integer, p_run_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.claim_due_dms(p_limit integer, p_lease_seconds integer, p_run_id uuid, p_now timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION claim_due_invitations(p_limit integer, p_lease_seconds integer, p_run_id uuid, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.claim_due_invitations(p_limit integer, p_lease_seconds integer, p_run_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_due_invitations(p_limit integer, p_lease_seconds integer, p_run_id uuid, p_now timestamp with time zone) TO service_role;
 
 
 --
@@ -3083,6 +3446,14 @@ GRANT ALL ON FUNCTION public.get_sync_job(p_id uuid) TO service_role;
 
 
 --
+-- Name: FUNCTION invitation_backlog(p_now timestamp with time zone, p_cap integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_backlog(p_now timestamp with time zone, p_cap integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_backlog(p_now timestamp with time zone, p_cap integer) TO service_role;
+
+
+--
 -- Name: FUNCTION is_valid_timezone(p_tz text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3155,6 +3526,14 @@ GRANT ALL ON FUNCTION public.reap_expired_dms(p_now timestamp with time zone) TO
 
 
 --
+-- Name: FUNCTION reap_expired_invitations(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.reap_expired_invitations(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reap_expired_invitations(p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION reap_expired_posts(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3184,6 +3563,14 @@ GRANT ALL ON FUNCTION public.set_updated_at() TO service_role;
 
 REVOKE ALL ON FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
+
+
+--
+-- Name: FUNCTION settle_invitations(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.settle_invitations(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.settle_invitations(p_run_id uuid, p_outcomes jsonb, p_now timestamp with time zone, p_max_attempts integer, p_backoff_seconds integer[]) TO service_role;
 
 
 --
@@ -3337,6 +3724,13 @@ GRANT ALL ON TABLE public.daily_stats TO service_role;
 --
 
 GRANT ALL ON TABLE public.dm_queue TO service_role;
+
+
+--
+-- Name: TABLE invitations; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.invitations TO service_role;
 
 
 --

@@ -60,6 +60,18 @@ describe('vercel.json', () => {
   test('the check script agrees: nothing to fix', () => {
     expect(checkConfig(root)).toEqual([]);
   });
+
+  test.each(Object.values(jobs))('$name: the schedule lives on the job definition and vercel.json agrees', (job) => {
+    expect(job.schedule).toBeTypeOf('string');
+    expect(config.crons.find((c) => jobOfPath(c.path) === job.name)?.schedule).toBe(job.schedule);
+  });
+
+  test('a vercel.json schedule that differs from the job definition is reported', () => {
+    const registry = { ...jobs, 'dm-queue': { ...jobs['dm-queue']!, schedule: '0 * * * *' } };
+    const findings = checkConfig(root, registry);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.problem).toMatch(/differs from the job's own schedule "0 \* \* \* \*"/);
+  });
 });
 
 describe('expressionProblems', () => {

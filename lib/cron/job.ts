@@ -44,6 +44,8 @@ export interface RunContext {
 
 export interface JobDefinition {
   name: string;
+  /** Five-field cron expression: `vercel.json` must schedule the job's route with it (npm run check:vercel). */
+  schedule?: string;
   /** Must equal the route file's `export const maxDuration` (a test checks). */
   maxDuration: number;
   /** Default items per run when ?limit is not given. */

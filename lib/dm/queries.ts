@@ -1,6 +1,4 @@
-import type { Outcome, SettleCounts } from '../cron/drain.ts';
-import { countDecisions, toSettleRecords } from '../cron/outcomes.ts';
-import { type PolicyOverride, policyArgs } from '../cron/policy.ts';
+import { accountQueue, accountQueueCalls, type ClaimedItem } from '../cron/account-queue.ts';
 import type { Db } from '../db/types.ts';
 import type { SentMessage } from '../providers/types.ts';
 
@@ -11,51 +9,22 @@ import type { SentMessage } from '../providers/types.ts';
  * in supabase/schema.sql.
  */
 
-export interface ClaimedDm {
-  id: string;
-  account_id: string;
-  provider_account_id: string | null;
+export interface ClaimedDm extends ClaimedItem {
   recipient_id: string;
   body: string;
-  attempts: number;
-  attempted_at: string;
-  turn: number;
 }
 
-export function reapExpiredDms(db: Db, now: Date): Promise<number> {
-  return db
-    .rpc<{ reap_expired_dms: number }>('reap_expired_dms', { p_now: now })
-    .then((r) => r[0]?.reap_expired_dms ?? 0);
-}
+const dms = accountQueue<ClaimedDm, SentMessage>({
+  plural: 'dms',
+  singular: 'dm',
+  result: (r) => ({ messageId: r.messageId, chatId: r.chatId }),
+});
 
-export function claimDueDms(
-  db: Db,
-  args: { limit: number; leaseSeconds: number; runId: string; now: Date },
-): Promise<ClaimedDm[]> {
-  return db.rpc<ClaimedDm>('claim_due_dms', {
-    p_limit: args.limit,
-    p_lease_seconds: args.leaseSeconds,
-    p_run_id: args.runId,
-    p_now: args.now,
-  });
-}
-
-export async function settleDms(
-  db: Db,
-  args: { runId: string; outcomes: Outcome<SentMessage>[]; policy?: PolicyOverride; now: Date },
-): Promise<SettleCounts> {
-  const rows = await db.rpc<{ id: string; decision: string }>('settle_dms', {
-    p_run_id: args.runId,
-    p_outcomes: toSettleRecords(args.outcomes, { result: (r) => ({ messageId: r.messageId, chatId: r.chatId }) }),
-    p_now: args.now,
-    ...policyArgs(args.policy),
-  });
-  return countDecisions(rows);
-}
-
-export function dmBacklog(db: Db, now: Date): Promise<number> {
-  return db.rpc<{ dm_backlog: number }>('dm_backlog', { p_now: now }).then((r) => r[0]?.dm_backlog ?? 0);
-}
+export const dmQueueCalls = accountQueueCalls(dms);
+export const reapExpiredDms = dms.reap;
+export const claimDueDms = dms.claim;
+export const settleDms = dms.settle;
+export const dmBacklog = dms.backlog;
 
 export interface UncertainDm {
   id: string;

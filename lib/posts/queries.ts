@@ -1,7 +1,4 @@
-import type { Outcome, SettleCounts } from '../cron/drain.ts';
-import { countDecisions, toSettleRecords } from '../cron/outcomes.ts';
-import { type PolicyOverride, policyArgs } from '../cron/policy.ts';
-import type { Db } from '../db/types.ts';
+import { accountQueue, accountQueueCalls, type ClaimedItem } from '../cron/account-queue.ts';
 
 /**
  * One thin typed function per SQL function of the post scheduler: reap_expired_posts, claim_due_posts, settle_posts and
@@ -9,51 +6,22 @@ import type { Db } from '../db/types.ts';
  * definitions are in supabase/schema.sql.
  */
 
-export interface ClaimedPost {
-  id: string;
-  account_id: string;
-  provider_account_id: string | null;
+export interface ClaimedPost extends ClaimedItem {
   content: string;
-  attempts: number;
-  attempted_at: string;
-  turn: number;
 }
 
 export interface PublishedPost {
   postId: string | null;
 }
 
-export function reapExpiredPosts(db: Db, now: Date): Promise<number> {
-  return db
-    .rpc<{ reap_expired_posts: number }>('reap_expired_posts', { p_now: now })
-    .then((r) => r[0]?.reap_expired_posts ?? 0);
-}
+const posts = accountQueue<ClaimedPost, PublishedPost>({
+  plural: 'posts',
+  singular: 'post',
+  result: (r) => ({ postId: r.postId }),
+});
 
-export function claimDuePosts(
-  db: Db,
-  args: { limit: number; leaseSeconds: number; runId: string; now: Date },
-): Promise<ClaimedPost[]> {
-  return db.rpc<ClaimedPost>('claim_due_posts', {
-    p_limit: args.limit,
-    p_lease_seconds: args.leaseSeconds,
-    p_run_id: args.runId,
-    p_now: args.now,
-  });
-}
-
-export async function settlePosts(
-  db: Db,
-  args: { runId: string; outcomes: Outcome<PublishedPost>[]; policy?: PolicyOverride; now: Date },
-): Promise<SettleCounts> {
-  const rows = await db.rpc<{ id: string; decision: string }>('settle_posts', {
-    p_run_id: args.runId,
-    p_outcomes: toSettleRecords(args.outcomes, { result: (r) => ({ postId: r.postId }) }),
-    p_now: args.now,
-    ...policyArgs(args.policy),
-  });
-  return countDecisions(rows);
-}
-
-export function postBacklog(db: Db, now: Date): Promise<number> {
-  return db.rpc<{ post_backlog: number }>('post_backlog', { p_now: now }).then((r) => r[0]?.post_backlog ?? 0);
-}
+export const postQueueCalls = accountQueueCalls(posts);
+export const reapExpiredPosts = posts.reap;
+export const claimDuePosts = posts.claim;
+export const settlePosts = posts.settle;
+export const postBacklog = posts.backlog;

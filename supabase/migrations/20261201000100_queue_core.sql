@@ -26,6 +26,15 @@ create table public.queue_policies (
   done_status text not null,
   -- null: the queue has no 'uncertain' (its calls are idempotent): an uncertain outcome is retried.
   uncertain_status text,
+  -- For queues written by queue_define (account-keyed): what the operator pages and the generic admin functions read.
+  account_keyed boolean not null default false,
+  done_at_column text,
+  -- Item columns that describe an item to an operator: what it is sent to, and a preview of its text.
+  target_column text,
+  preview_column text,
+  cap_limit_column text,
+  cap_period text constraint queue_policies_cap_period check (cap_period in ('day', 'week')),
+  resume_column text,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );

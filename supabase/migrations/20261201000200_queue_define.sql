@@ -42,7 +42,8 @@ create or replace function public.queue_define(
   p_active_status text,
   p_done_status text,
   p_done_at_column text,
-  -- Item columns the claim returns besides the engine's (their types are read from the table).
+  -- Item columns the claim returns besides the engine's (their types are read from the table). The first one names
+  -- what an item is sent to and the last one previews it, on the operator's pages.
   p_payload_columns text[],
   -- Columns written on 'done' from the outcome's result: column → result key, e.g. {"provider_post_id": "postId"}.
   p_done_columns jsonb,
@@ -72,13 +73,20 @@ declare
 begin
   if p_cap_period not in ('day', 'week') then raise exception 'queue_define: period must be day or week'; end if;
   insert into public.queue_policies as q (queue, max_attempts, backoff_seconds, retry_after_max_seconds, item_table,
-                                          waiting_status, active_status, done_status, uncertain_status)
+                                          waiting_status, active_status, done_status, uncertain_status, account_keyed,
+                                          done_at_column, target_column, preview_column, cap_limit_column, cap_period,
+                                          resume_column)
   values (p_queue, p_max_attempts, p_backoff_seconds, p_retry_after_max_seconds, p_item_table,
-          p_waiting_status, p_active_status, p_done_status, 'uncertain')
+          p_waiting_status, p_active_status, p_done_status, 'uncertain', true,
+          p_done_at_column, p_payload_columns[1], p_payload_columns[cardinality(p_payload_columns)],
+          p_cap_limit_column, case when p_cap_limit_column is not null then p_cap_period end, p_resume_column)
   on conflict (queue) do update
      set item_table = excluded.item_table, waiting_status = excluded.waiting_status,
          active_status = excluded.active_status, done_status = excluded.done_status,
-         uncertain_status = excluded.uncertain_status;
+         uncertain_status = excluded.uncertain_status, account_keyed = true,
+         done_at_column = excluded.done_at_column, target_column = excluded.target_column,
+         preview_column = excluded.preview_column, cap_limit_column = excluded.cap_limit_column,
+         cap_period = excluded.cap_period, resume_column = excluded.resume_column;
 
   foreach v_col in array p_payload_columns loop
     select format_type(a.atttypid, a.atttypmod) into v_type
