@@ -1,8 +1,8 @@
-import { AccountError } from '../lib/cron/errors.ts';
 import type { RunContext } from '../lib/cron/job.ts';
 import { defineQueueJob } from '../lib/cron/queue-job.ts';
 import { type ClaimedDm, claimUncertainDms, dmQueueCalls, resolveUncertainDm } from '../lib/dm/queries.ts';
 import { log, toErrorMessage } from '../lib/log.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { getProvider } from '../lib/providers/index.ts';
 import type { LinkedInProvider, SentMessage } from '../lib/providers/types.ts';
 

@@ -1,6 +1,6 @@
 import { accountQueue, accountQueueCalls, type ClaimedItem } from '../lib/cron/account-queue.ts';
-import { AccountError } from '../lib/cron/errors.ts';
 import { defineQueueJob } from '../lib/cron/queue-job.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { getProvider } from '../lib/providers/index.ts';
 import type { LinkedInProvider, SentInvitation } from '../lib/providers/types.ts';
 

@@ -1,6 +1,6 @@
-import { AccountError } from '../lib/cron/errors.ts';
 import { defineQueueJob } from '../lib/cron/queue-job.ts';
 import { type ClaimedPost, type PublishedPost, postQueueCalls } from '../lib/posts/queries.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { getProvider } from '../lib/providers/index.ts';
 import type { LinkedInProvider } from '../lib/providers/types.ts';
 

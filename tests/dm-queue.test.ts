@@ -1,9 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { dmQueue } from '../jobs/dm-queue.ts';
-import { AccountError, PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
+import { PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
 import { runJob } from '../lib/cron/run.ts';
 import { openPostgres } from '../lib/db/postgres.ts';
 import type { Db } from '../lib/db/types.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { setProvider } from '../lib/providers/index.ts';
 import { forEachEngine, freshDb, serverAvailable, sql } from './helpers/db.ts';
 import { fakeProvider } from './helpers/fake-provider.ts';

@@ -1,9 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { invitationsJob } from '../jobs/invitations.ts';
-import { AccountError, PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
+import { PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
 import { runJob } from '../lib/cron/run.ts';
 import { openPostgres } from '../lib/db/postgres.ts';
 import type { Db } from '../lib/db/types.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { setProvider } from '../lib/providers/index.ts';
 import { forEachEngine, freshDb, serverAvailable, sql } from './helpers/db.ts';
 import { fakeProvider } from './helpers/fake-provider.ts';
@@ -124,7 +125,7 @@ forEachEngine('invitations job', (ctx) => {
             return new RetryableError('too many requests', {
               code: 'errors/too_many_requests',
               retryAfterMs: 3_600_000,
-              cooldownAccount: true,
+              cooldownKey: true,
             });
           if (input.providerId.startsWith('gone'))
             return new AccountError('disconnected', {

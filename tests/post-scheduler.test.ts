@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { postScheduler } from '../jobs/post-scheduler.ts';
-import { AccountError, PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
+import { PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
 import { leaseSecondsFor, runJob } from '../lib/cron/run.ts';
 import type { Db } from '../lib/db/types.ts';
 import { claimDuePosts, settlePosts } from '../lib/posts/queries.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { setProvider } from '../lib/providers/index.ts';
 import type { LinkedInProvider, PublishPostInput } from '../lib/providers/types.ts';
 import { forEachEngine, sql } from './helpers/db.ts';
@@ -241,7 +242,7 @@ forEachEngine('post-scheduler job', (ctx) => {
           ? new RetryableError('too many requests', {
               code: 'errors/too_many_requests',
               retryAfterMs: 120_000,
-              cooldownAccount: true,
+              cooldownKey: true,
             })
           : undefined,
     });

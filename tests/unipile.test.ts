@@ -2,7 +2,8 @@ import { createServer } from 'node:net';
 import { delay, HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { AccountError, PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
+import { PermanentError, RetryableError, UncertainError } from '../lib/cron/errors.ts';
+import { AccountError } from '../lib/providers/errors.ts';
 import { getProvider, setProvider } from '../lib/providers/index.ts';
 import { createSandboxProvider } from '../lib/providers/sandbox.ts';
 import type { LinkedInProvider } from '../lib/providers/types.ts';
@@ -91,7 +92,7 @@ interface Expected {
   cls: ErrorClass;
   code: string;
   retryAfterMs?: number;
-  cooldownAccount?: boolean;
+  cooldownKey?: boolean;
   accountStatus?: 'disconnected' | 'paused';
 }
 interface Case {
@@ -106,11 +107,11 @@ interface Case {
 }
 
 const perm = (type: string): Expected => ({ cls: PermanentError, code: type });
-const retry = (code: string, retryAfterMs?: number, cooldownAccount = false): Expected => ({
+const retry = (code: string, retryAfterMs?: number, cooldownKey = false): Expected => ({
   cls: RetryableError,
   code,
   retryAfterMs,
-  cooldownAccount,
+  cooldownKey,
 });
 
 const CASES: Case[] = [
@@ -185,7 +186,7 @@ describe('unipile error mapping', () => {
     const err = e as Error & {
       code?: string;
       retryAfterMs?: number;
-      cooldownAccount?: boolean;
+      cooldownKey?: boolean;
       accountStatus?: string;
     };
     expect(err.code).toBe(exp.code);
@@ -193,7 +194,7 @@ describe('unipile error mapping', () => {
     if (c.type) expect(err.message).toContain(`Title for ${c.type}`);
     if (exp.cls === RetryableError) {
       expect(err.retryAfterMs).toBe(exp.retryAfterMs);
-      expect(err.cooldownAccount).toBe(exp.cooldownAccount);
+      expect(err.cooldownKey).toBe(exp.cooldownKey);
     }
     if (exp.cls === AccountError) expect(err.accountStatus).toBe(exp.accountStatus);
   });
@@ -205,7 +206,7 @@ describe('unipile error mapping', () => {
     );
     const e = (await caught(callOp(unipile, 'sendMessage'))) as RetryableError;
     expect(e).toBeInstanceOf(RetryableError);
-    expect(e.cooldownAccount).toBe(true);
+    expect(e.cooldownKey).toBe(true);
     expect(e.retryAfterMs).toBeGreaterThan(85_000);
     expect(e.retryAfterMs).toBeLessThanOrEqual(90_000);
   });
@@ -727,7 +728,7 @@ describe('unipile sendInvitation', () => {
     cls: ErrorClass;
     code: string;
     retryAfterMs?: number;
-    cooldownAccount?: boolean;
+    cooldownKey?: boolean;
     accountStatus?: 'disconnected' | 'paused';
     /** Part of the message (the reason added for known invitation refusals). */
     says?: string;
@@ -767,7 +768,7 @@ describe('unipile sendInvitation', () => {
         cls: RetryableError,
         code: type,
         retryAfterMs: undefined,
-        cooldownAccount: true,
+        cooldownKey: true,
         says: 'invitation limit',
       }),
     ),
@@ -778,7 +779,7 @@ describe('unipile sendInvitation', () => {
       cls: RetryableError,
       code: 'errors/limit_exceeded',
       retryAfterMs: 3_600_000,
-      cooldownAccount: true,
+      cooldownKey: true,
     },
     {
       status: 429,
@@ -787,7 +788,7 @@ describe('unipile sendInvitation', () => {
       cls: RetryableError,
       code: 'errors/too_many_requests',
       retryAfterMs: 7000,
-      cooldownAccount: true,
+      cooldownKey: true,
     },
     {
       status: 429,
@@ -795,7 +796,7 @@ describe('unipile sendInvitation', () => {
       cls: RetryableError,
       code: 'errors/too_many_requests',
       retryAfterMs: undefined,
-      cooldownAccount: true,
+      cooldownKey: true,
     },
     // The account is at fault.
     ...['errors/disconnected_account', 'errors/expired_credentials', 'errors/checkpoint_error'].map(
@@ -811,7 +812,7 @@ describe('unipile sendInvitation', () => {
       cls: RetryableError,
       code: 'errors/provider_error',
       retryAfterMs: undefined,
-      cooldownAccount: false,
+      cooldownKey: false,
     },
     {
       status: 503,
@@ -820,7 +821,7 @@ describe('unipile sendInvitation', () => {
       cls: RetryableError,
       code: 'errors/no_client_session',
       retryAfterMs: 30_000,
-      cooldownAccount: false,
+      cooldownKey: false,
     },
     { status: 504, type: 'errors/request_timeout', cls: UncertainError, code: 'errors/request_timeout' },
   ];
@@ -835,7 +836,7 @@ describe('unipile sendInvitation', () => {
     const e = (await caught(invite(TEXT))) as Error & {
       code?: string;
       retryAfterMs?: number;
-      cooldownAccount?: boolean;
+      cooldownKey?: boolean;
       accountStatus?: string;
     };
     expect(e).toBeInstanceOf(c.cls);
@@ -845,7 +846,7 @@ describe('unipile sendInvitation', () => {
     if (c.says) expect(e.message).toContain(c.says);
     if (c.cls === RetryableError) {
       expect(e.retryAfterMs).toBe(c.retryAfterMs);
-      expect(e.cooldownAccount).toBe(c.cooldownAccount);
+      expect(e.cooldownKey).toBe(c.cooldownKey);
     }
     if (c.cls === AccountError) expect(e.accountStatus).toBe(c.accountStatus);
   });
@@ -927,7 +928,7 @@ describe('sandbox provider', () => {
     const p = sandbox();
     const e = (await caught(send(p, 'flaky_1'))) as RetryableError;
     expect(e).toBeInstanceOf(RetryableError);
-    expect(e.cooldownAccount).toBe(false);
+    expect(e.cooldownKey).toBe(false);
     await expect(send(p, 'flaky_1')).resolves.toMatchObject({ messageId: expect.stringMatching(/^sandbox_msg_/) });
     expect(await caught(send(p, 'flaky_2'))).toBeInstanceOf(RetryableError);
   });
@@ -936,7 +937,7 @@ describe('sandbox provider', () => {
     const e = (await caught(send(sandbox(), 'ratelimit_1'))) as RetryableError;
     expect(e).toBeInstanceOf(RetryableError);
     expect(e.retryAfterMs).toBe(60_000);
-    expect(e.cooldownAccount).toBe(true);
+    expect(e.cooldownKey).toBe(true);
   });
 
   test('slow… recipients take 3× the latency', async () => {
@@ -1052,12 +1053,12 @@ describe('sandbox provider', () => {
     ])('$providerId → $cls.name $code', async ({ providerId, cls, code }) => {
       const e = (await caught(inviteSb(sandbox(), providerId))) as Error & {
         code?: string;
-        cooldownAccount?: boolean;
+        cooldownKey?: boolean;
         retryAfterMs?: number;
       };
       expect(e).toBeInstanceOf(cls);
       expect(e.code).toBe(code);
-      if (cls === RetryableError) expect(e.cooldownAccount).toBe(true);
+      if (cls === RetryableError) expect(e.cooldownKey).toBe(true);
       if (providerId.startsWith('ratelimit')) expect(e.retryAfterMs).toBe(60_000);
       if (providerId.startsWith('weeklylimit')) expect(e.retryAfterMs).toBeUndefined();
     });
@@ -1068,7 +1069,7 @@ describe('sandbox provider', () => {
       const e = (await caught(inviteSb(p, 'flaky_inv'))) as RetryableError;
       expect(e).toBeInstanceOf(RetryableError);
       expect(e.code).toBe('http_503');
-      expect(e.cooldownAccount).toBe(false);
+      expect(e.cooldownKey).toBe(false);
       await expect(inviteSb(p, 'flaky_inv')).resolves.toMatchObject({ invitationId: expect.any(String) });
     });
 

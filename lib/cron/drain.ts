@@ -82,7 +82,7 @@ export function toOutcome<R>(id: string, e: unknown, unknownError: 'retry' | 'un
           error,
           code: e.code,
           retryAfterMs: r.retryAfterMs,
-          cooldown: r.cooldownAccount,
+          cooldown: r.cooldownKey,
         };
       }
       case 'uncertain':

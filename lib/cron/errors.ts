@@ -22,20 +22,20 @@ export class PermanentError extends JobError {
 
 /**
  * Known not to have taken effect (connection refused, 429, 5xx the provider documents as side-effect free): try again
- * later, after `retryAfterMs` when the provider said so. `cooldownAccount` stops further sends for the same account in
- * this run (a 429 is about the account, not the item).
+ * later, after `retryAfterMs` when the provider said so. `cooldownKey` rests the item's key (its account) too: no
+ * more items of that key in this run, and none until Retry-After (a 429 is about the key, not the item).
  */
 export class RetryableError extends JobError {
   readonly kind = 'retry' as const;
   readonly retryAfterMs: number | undefined;
-  readonly cooldownAccount: boolean;
+  readonly cooldownKey: boolean;
   constructor(
     message: string,
-    options: { code?: string; cause?: unknown; retryAfterMs?: number; cooldownAccount?: boolean } = {},
+    options: { code?: string; cause?: unknown; retryAfterMs?: number; cooldownKey?: boolean } = {},
   ) {
     super(message, options);
     this.retryAfterMs = options.retryAfterMs;
-    this.cooldownAccount = options.cooldownAccount ?? false;
+    this.cooldownKey = options.cooldownKey ?? false;
   }
 }
 
@@ -55,14 +55,5 @@ export class KeyError extends JobError {
   constructor(message: string, options: { code?: string; cause?: unknown; keyStatus: string }) {
     super(message, options);
     this.keyStatus = options.keyStatus;
-  }
-}
-
-/** A LinkedIn account is at fault (disconnected, restricted): a key error whose key is the account. */
-export class AccountError extends KeyError {
-  readonly accountStatus: 'disconnected' | 'paused';
-  constructor(message: string, options: { code?: string; cause?: unknown; accountStatus: 'disconnected' | 'paused' }) {
-    super(message, { ...options, keyStatus: options.accountStatus });
-    this.accountStatus = options.accountStatus;
   }
 }

@@ -21,8 +21,9 @@
  * leaves a message that findSentMessage will find (or an invitation a second invite runs into) — both surface as
  * UncertainError, as with the real API.
  */
-import { AccountError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
+import { PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
 import { log } from '../log.ts';
+import { AccountError } from '../providers/errors.ts';
 import {
   type FindSentMessageInput,
   INVITATION_MESSAGE_MAX_CHARS,
@@ -122,8 +123,7 @@ export function createSandboxProvider(options: SandboxOptions = {}): LinkedInPro
     if (e instanceof AccountError) return 'account';
     if (e instanceof PermanentError) return 'permanent';
     if (e instanceof UncertainError) return 'aborted';
-    if (e instanceof RetryableError)
-      return e.cooldownAccount ? 'ratelimited' : e.code === 'aborted' ? 'aborted' : 'retry';
+    if (e instanceof RetryableError) return e.cooldownKey ? 'ratelimited' : e.code === 'aborted' ? 'aborted' : 'retry';
     return 'retry';
   }
 
@@ -149,7 +149,7 @@ export function createSandboxProvider(options: SandboxOptions = {}): LinkedInPro
         throw new RetryableError(`sandbox ${op}: HTTP 429 too many requests`, {
           code: 'errors/too_many_requests',
           retryAfterMs: 60_000,
-          cooldownAccount: true,
+          cooldownKey: true,
         });
       }
       if (recipientId.startsWith('flaky') && !flakySeen.has(recipientId)) {
@@ -236,13 +236,13 @@ export function createSandboxProvider(options: SandboxOptions = {}): LinkedInPro
         throw new RetryableError(`sandbox ${op}: HTTP 429 too many requests`, {
           code: 'errors/too_many_requests',
           retryAfterMs: 60_000,
-          cooldownAccount: true,
+          cooldownKey: true,
         });
       }
       if (providerId.startsWith('weeklylimit')) {
         throw new RetryableError(`sandbox ${op}: HTTP 422 LinkedIn's invitation limit for this account`, {
           code: 'errors/cannot_resend_yet',
-          cooldownAccount: true,
+          cooldownKey: true,
         });
       }
       const flakyKey = `${op}\u0000${providerId}`;

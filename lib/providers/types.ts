@@ -70,7 +70,7 @@ export interface LinkedInProvider {
    * Sends a connection invitation. A write: anything that may have reached the provider is UncertainError. An
    * invitation already pending, an existing connection or an invitee LinkedIn refuses is PermanentError (code
    * `errors/already_invited_recently`, `errors/already_connected`, `errors/cannot_invite_attendee`, …); LinkedIn's
-   * invitation limits are RetryableError with `cooldownAccount`.
+   * invitation limits are RetryableError with `cooldownKey`.
    */
   sendInvitation(input: SendInvitationInput, signal: AbortSignal): Promise<SentInvitation>;
 }

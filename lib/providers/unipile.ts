@@ -5,8 +5,9 @@
  * "uncertain".
  */
 import { z } from 'zod';
-import { AccountError, type JobError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
+import { type JobError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
 import { log } from '../log.ts';
+import { AccountError } from '../providers/errors.ts';
 import {
   type FindSentMessageInput,
   INVITATION_MESSAGE_MAX_CHARS,
@@ -259,14 +260,14 @@ export function errorForStatus(op: Op, kind: Kind, res: Pick<RawResponse, 'statu
     return new RetryableError(message, {
       code,
       retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
-      cooldownAccount: true,
+      cooldownKey: true,
     });
   }
   if (invite && status >= 400 && status < 500 && type && INVITE_LIMIT_TYPES.has(type)) {
     return new RetryableError(`${message}: LinkedIn's invitation limit for this account`, {
       code,
       retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
-      cooldownAccount: true,
+      cooldownKey: true,
     });
   }
   if (status === 504) {

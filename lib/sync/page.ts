@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { AccountError, PermanentError } from '../cron/errors.ts';
+import { PermanentError } from '../cron/errors.ts';
 import type { Db } from '../db/types.ts';
+import { AccountError } from '../providers/errors.ts';
 import type { LinkedInProvider, Relation } from '../providers/types.ts';
 import { type ClaimedSyncJob, type CommittedPage, commitSyncPage } from './queries.ts';
 

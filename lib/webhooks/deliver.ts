@@ -69,10 +69,10 @@ export async function deliverWebhook(
     res = await postJson(url, body, headers, { signal: args.signal, pinned, maxResponseBytes: MAX_RESPONSE_BYTES });
   } catch (e) {
     if (args.signal.aborted) {
-      throw new RetryableError('no answer in time', { code: 'timeout', cooldownAccount: true, cause: e });
+      throw new RetryableError('no answer in time', { code: 'timeout', cooldownKey: true, cause: e });
     }
     const code = (e as { code?: string }).code ?? 'error';
-    throw new RetryableError(`network error: ${code}`, { code: `network/${code}`, cooldownAccount: true, cause: e });
+    throw new RetryableError(`network error: ${code}`, { code: `network/${code}`, cooldownKey: true, cause: e });
   }
   if (res.status >= 200 && res.status < 300) return { httpStatus: res.status };
   const detail =
@@ -83,6 +83,6 @@ export async function deliverWebhook(
     code: `http_${res.status}`,
     retryAfterMs: parseRetryAfter(res.retryAfter, args.now),
     // This endpoint gets nothing more this run; its other deliveries wait for the next one.
-    cooldownAccount: true,
+    cooldownKey: true,
   });
 }
