@@ -85,29 +85,21 @@ end $$;
 --
 
 CREATE FUNCTION public.admin_cancel_item(p_kind text, p_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
-    LANGUAGE plpgsql
+    LANGUAGE sql
+    AS $$ select public.admin_resolve_item('cancel', p_kind, p_id, p_now); $$;
+
+
+--
+-- Name: admin_has_column(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.admin_has_column(p_table text, p_column text) RETURNS boolean
+    LANGUAGE sql STABLE
     AS $$
-declare v_status text;
-begin
-  if p_kind = 'dm' then
-    update public.dm_queue d
-       set status = 'cancelled', lease_until = null, next_attempt_at = null,
-           last_error = 'cancelled by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                        || coalesce('; before: ' || d.last_error, '')
-     where d.id = p_id and d.status in ('pending', 'failed', 'uncertain')
-    returning d.status into v_status;
-  elsif p_kind = 'post' then
-    update public.posts p
-       set status = 'cancelled', lease_until = null, next_attempt_at = null,
-           last_error = 'cancelled by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                        || coalesce('; before: ' || p.last_error, '')
-     where p.id = p_id and p.status in ('draft', 'scheduled', 'failed', 'uncertain')
-    returning p.status into v_status;
-  else
-    return jsonb_build_object('ok', false, 'reason', 'unknown kind ' || coalesce(p_kind, 'null'));
-  end if;
-  return public.admin_item_result(p_kind, p_id, v_status, 'only a queued, failed or uncertain item can be cancelled');
-end $$;
+  select exists (select 1 from pg_attribute a
+                  where a.attrelid = to_regclass('public.' || quote_ident(p_table)) and a.attname = p_column
+                    and a.attnum > 0 and not a.attisdropped);
+$$;
 
 
 --
@@ -115,17 +107,21 @@ end $$;
 --
 
 CREATE FUNCTION public.admin_item_result(p_kind text, p_id uuid, p_new_status text, p_refusal text) RETURNS jsonb
-    LANGUAGE sql STABLE
-    AS $$
-  select case
-    when p_new_status is not null then jsonb_build_object('ok', true, 'status', p_new_status)
-    else jsonb_build_object('ok', false, 'reason', coalesce(
-      (select p_refusal || ' (it is ' || coalesce(
-         case p_kind when 'dm' then (select d.status from public.dm_queue d where d.id = p_id)
-                     else (select p.status from public.posts p where p.id = p_id) end, 'gone') || ')'),
-      p_refusal))
-  end;
-$$;
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+  v_table text;
+  v_status text;
+begin
+  if p_new_status is not null then
+    return jsonb_build_object('ok', true, 'status', p_new_status);
+  end if;
+  select q.item_table into v_table from public.queue_policies q where q.queue = p_kind and q.account_keyed;
+  if v_table is not null then
+    execute format('select d.status from public.%I d where d.id = $1', v_table) into v_status using p_id;
+  end if;
+  return jsonb_build_object('ok', false, 'reason', p_refusal || ' (it is ' || coalesce(v_status, 'gone') || ')');
+end $_$;
 
 
 --
@@ -133,31 +129,8 @@ $$;
 --
 
 CREATE FUNCTION public.admin_mark_sent(p_kind text, p_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
-    LANGUAGE plpgsql
-    AS $$
-declare v_status text;
-begin
-  if p_kind = 'dm' then
-    update public.dm_queue d
-       set status = 'sent', sent_at = coalesce(d.attempted_at, p_now), failed_at = null, lease_until = null,
-           next_attempt_at = null,
-           last_error = 'marked sent by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                        || coalesce('; before: ' || d.last_error, '')
-     where d.id = p_id and d.status in ('failed', 'uncertain')
-    returning d.status into v_status;
-  elsif p_kind = 'post' then
-    update public.posts p
-       set status = 'published', published_at = coalesce(p.attempted_at, p_now), failed_at = null, lease_until = null,
-           next_attempt_at = null,
-           last_error = 'marked published by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                        || coalesce('; before: ' || p.last_error, '')
-     where p.id = p_id and p.status in ('failed', 'uncertain')
-    returning p.status into v_status;
-  else
-    return jsonb_build_object('ok', false, 'reason', 'unknown kind ' || coalesce(p_kind, 'null'));
-  end if;
-  return public.admin_item_result(p_kind, p_id, v_status, 'only a failed or uncertain item can be marked sent');
-end $$;
+    LANGUAGE sql
+    AS $$ select public.admin_resolve_item('mark-sent', p_kind, p_id, p_now); $$;
 
 
 --
@@ -165,9 +138,84 @@ end $$;
 --
 
 CREATE FUNCTION public.admin_overview(p_jobs text[], p_now timestamp with time zone DEFAULT now(), p_problem_limit integer DEFAULT 50, p_account_limit integer DEFAULT 100) RETURNS jsonb
-    LANGUAGE sql STABLE
-    AS $$
-  select jsonb_build_object(
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+  q public.queue_policies;
+  v_accounts uuid[];
+  v_queue jsonb;
+  v_queues jsonb := '[]'::jsonb;
+  v_usage jsonb := '[]'::jsonb;
+  v_entries jsonb;
+  v_problem_parts text[] := '{}'::text[];
+  v_problems jsonb := '[]'::jsonb;
+begin
+  select coalesce(array_agg(x.id order by x.name, x.id), '{}') into v_accounts
+    from (select a.id, a.name from public.accounts a order by a.name, a.id limit p_account_limit) x;
+
+  for q in select p.* from public.queue_policies p where p.account_keyed order by p.created_at, p.queue loop
+    -- Open statuses are counted exactly (each has a partial index); finished ones only over the last 24 hours,
+    -- because their all-time count grows without bound and says nothing about the queue.
+    execute format(
+      'select jsonb_build_object(''queue'', %1$L, ''table'', %2$L, ''waitingStatus'', %3$L, ''activeStatus'', %4$L,
+              ''doneStatus'', %5$L, ''capPeriod'', %6$L::text,
+              ''due'', (select count(*) from public.%2$I d where d.status = %3$L and d.due_at <= $1),
+              ''waiting'', (select count(*) from public.%2$I d where d.status = %3$L),
+              ''active'', (select count(*) from public.%2$I d where d.status = %4$L),
+              ''uncertain'', (select count(*) from public.%2$I d where d.status = ''uncertain''),
+              ''failed'', (select count(*) from public.%2$I d where d.status = ''failed''),
+              ''done24h'', (select count(*) from public.%2$I d
+                             where d.status = %5$L and d.%7$I > $1 - interval ''24 hours'' and d.%7$I <= $1))',
+      q.queue, q.item_table, q.waiting_status, q.active_status, q.done_status, q.cap_period, q.done_at_column)
+      into v_queue using p_now;
+    v_queues := v_queues || jsonb_build_array(v_queue);
+
+    -- Counted exactly as the queue's claim counts against its cap: done, in flight or uncertain, by when the call
+    -- started (or, for imported history inserted as done, when it was done), within the account's own local period.
+    if q.cap_limit_column is not null then
+      execute format(
+        'select coalesce(jsonb_agg(jsonb_build_object(
+                  ''accountId'', a.id, ''queue'', %1$L, ''limit'', a.%3$I, ''period'', %4$L,
+                  ''localPeriodStart'', (w.starts at time zone a.timezone)::date,
+                  ''used'', (select count(*) from public.%2$I u
+                              where u.account_id = a.id and u.status in (%5$L, %6$L, ''uncertain'')
+                                and coalesce(u.attempted_at, u.%7$I) >= w.starts
+                                and coalesce(u.attempted_at, u.%7$I) < w.ends),
+                  ''resumeAt'', %8$s)), ''[]'')
+           from public.accounts a
+           cross join lateral public.queue_window(a.timezone, %4$L, $1) w
+          where a.id = any ($2)',
+        q.queue, q.item_table, q.cap_limit_column, q.cap_period, q.done_status, q.active_status, q.done_at_column,
+        case when q.resume_column is null then 'null::timestamptz' else format('a.%I', q.resume_column) end)
+        into v_entries using p_now, v_accounts;
+      v_usage := v_usage || v_entries;
+    end if;
+
+    -- The target is what the item is sent to; a queue whose only described column is its text (posts) has none, and
+    -- the page shows when it was due instead.
+    v_problem_parts := v_problem_parts || format(
+      '(select %1$L as kind, d.id, d.status, d.attempts, d.last_error as "lastError", d.updated_at as "updatedAt",
+               d.attempted_at as "attemptedAt", d.due_at as "dueAt", a.name as account, %3$s as target,
+               %4$s as preview
+          from public.%2$I d join public.accounts a on a.id = d.account_id
+         where d.status in (''failed'', ''uncertain'')
+         order by d.status = ''uncertain'' desc, d.updated_at desc
+         limit $1)',
+      q.queue, q.item_table,
+      case when q.target_column is null or q.target_column = q.preview_column then 'null::text'
+           else format('d.%I::text', q.target_column) end,
+      case when q.preview_column is null then '''''::text' else format('left(d.%I::text, 80)', q.preview_column) end);
+  end loop;
+
+  if cardinality(v_problem_parts) > 0 then
+    execute format(
+      'select coalesce(jsonb_agg(to_jsonb(p) order by p.status = ''uncertain'' desc, p."updatedAt" desc), ''[]'')
+         from (select * from (%s) u order by u.status = ''uncertain'' desc, u."updatedAt" desc limit $1) p',
+      array_to_string(v_problem_parts, ' union all '))
+      into v_problems using p_problem_limit;
+  end if;
+
+  return jsonb_build_object(
     'now', p_now,
     'installedAt', (select i.installed_at from public.cron_installation i),
     'jobs', (
@@ -188,74 +236,32 @@ CREATE FUNCTION public.admin_overview(p_jobs text[], p_now timestamp with time z
         left join lateral (select r.started_at from public.job_runs r
                             where r.job = j.job and r.status in ('ok', 'partial') order by r.started_at desc limit 1) ls on true
     ),
-    -- Open statuses are counted exactly (each has a partial index); finished ones only over the last 24 hours, because
-    -- their all-time count grows without bound and says nothing about the queue.
-    'dmQueue', jsonb_build_object(
-      'due', (select count(*) from public.dm_queue d where d.status = 'pending' and d.due_at <= p_now),
-      'pending', (select count(*) from public.dm_queue d where d.status = 'pending'),
-      'sending', (select count(*) from public.dm_queue d where d.status = 'sending'),
-      'uncertain', (select count(*) from public.dm_queue d where d.status = 'uncertain'),
-      'failed', (select count(*) from public.dm_queue d where d.status = 'failed'),
-      'sent24h', (select count(*) from public.dm_queue d
-                   where d.status = 'sent' and d.sent_at > p_now - interval '24 hours' and d.sent_at <= p_now)
-    ),
-    'posts', jsonb_build_object(
-      'due', (select count(*) from public.posts p where p.status = 'scheduled' and p.due_at <= p_now),
-      'scheduled', (select count(*) from public.posts p where p.status = 'scheduled'),
-      'publishing', (select count(*) from public.posts p where p.status = 'publishing'),
-      'uncertain', (select count(*) from public.posts p where p.status = 'uncertain'),
-      'failed', (select count(*) from public.posts p where p.status = 'failed'),
-      'published24h', (select count(*) from public.posts p
-                        where p.status = 'published' and p.published_at > p_now - interval '24 hours'
-                          and p.published_at <= p_now)
-    ),
+    'queues', v_queues,
     'accountCount', (select count(*) from public.accounts),
-    -- Counted exactly as claim_due_dms counts against the cap: sent, sending or uncertain, by the time the send
-    -- started, within the account's own calendar day.
     'accounts', (
       select coalesce(jsonb_agg(jsonb_build_object(
                'id', a.id, 'name', a.name, 'timezone', a.timezone, 'status', a.status,
-               'statusReason', a.status_reason, 'limit', a.dm_daily_limit, 'localDay', a.local_day,
-               'used', (select count(*) from public.dm_queue u
-                         where u.account_id = a.id and u.status in ('sent', 'sending', 'uncertain')
-                           and coalesce(u.attempted_at, u.sent_at) >= a.day_start
-                           and coalesce(u.attempted_at, u.sent_at) < a.day_start + interval '1 day'),
-               'resumeAt', a.dm_resume_at
+               'statusReason', a.status_reason, 'localDay', (p_now at time zone a.timezone)::date,
+               'usage', (select coalesce(jsonb_agg(e.value - 'accountId' order by e.ord), '[]'::jsonb)
+                           from jsonb_array_elements(v_usage) with ordinality as e(value, ord)
+                          where e.value ->> 'accountId' = a.id::text)
              ) order by a.name, a.id), '[]'::jsonb)
-        from (select x.*, (p_now at time zone x.timezone)::date as local_day,
-                     date_trunc('day', p_now at time zone x.timezone) at time zone x.timezone as day_start
-                from public.accounts x order by x.name, x.id limit p_account_limit) a
+        from public.accounts a where a.id = any (v_accounts)
     ),
-    -- Uncertain first (only a person can settle them), then failed; newest first within each.
-    'problems', (
-      select coalesce(jsonb_agg(to_jsonb(p) order by p.status = 'uncertain' desc, p."updatedAt" desc), '[]'::jsonb)
-        from (select * from (
-          (select 'dm' as kind, d.id, d.status, d.attempts, d.last_error as "lastError", d.updated_at as "updatedAt",
-                  d.attempted_at as "attemptedAt", a.name as account, d.recipient_id as target, left(d.body, 80) as preview
-             from public.dm_queue d join public.accounts a on a.id = d.account_id
-            where d.status in ('failed', 'uncertain') order by d.status = 'uncertain' desc, d.updated_at desc
-            limit p_problem_limit)
-          union all
-          (select 'post', p.id, p.status, p.attempts, p.last_error, p.updated_at, p.attempted_at, a.name,
-                  to_char(p.scheduled_for at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), left(p.content, 80)
-             from public.posts p join public.accounts a on a.id = p.account_id
-            where p.status in ('failed', 'uncertain') order by p.status = 'uncertain' desc, p.updated_at desc
-            limit p_problem_limit)
-        ) u order by u.status = 'uncertain' desc, u."updatedAt" desc limit p_problem_limit) p
-    ),
+    'problems', v_problems,
     -- 14 UTC days ending today. A day the nightly roll-up has finished comes from daily_platform_stats; any other day
     -- (today, or before analytics first ran) is counted from the source rows, as analytics_run_chunk counts them.
     'daily', (
       select jsonb_agg(jsonb_build_object(
                'day', d.day,
                'source', case when ps.day is null then 'live' else 'rollup' end,
-               'dmsSent', coalesce(ps.dms_sent, (select count(*) from public.dm_queue q
-                 where q.status = 'sent' and q.sent_at >= d.day_start and q.sent_at < d.day_start + interval '1 day')),
-               'dmsFailed', coalesce(ps.dms_failed, (select count(*) from public.dm_queue q
-                 where q.status = 'failed' and q.failed_at >= d.day_start and q.failed_at < d.day_start + interval '1 day')),
-               'postsPublished', coalesce(ps.posts_published, (select count(*) from public.posts q
-                 where q.status = 'published' and q.published_at >= d.day_start
-                   and q.published_at < d.day_start + interval '1 day'))
+               'dmsSent', coalesce(ps.dms_sent, (select count(*) from public.dm_queue x
+                 where x.status = 'sent' and x.sent_at >= d.day_start and x.sent_at < d.day_start + interval '1 day')),
+               'dmsFailed', coalesce(ps.dms_failed, (select count(*) from public.dm_queue x
+                 where x.status = 'failed' and x.failed_at >= d.day_start and x.failed_at < d.day_start + interval '1 day')),
+               'postsPublished', coalesce(ps.posts_published, (select count(*) from public.posts x
+                 where x.status = 'published' and x.published_at >= d.day_start
+                   and x.published_at < d.day_start + interval '1 day'))
              ) order by d.day)
         from (select g::date as day, g::date::timestamp at time zone 'UTC' as day_start
                 from generate_series(((p_now at time zone 'UTC')::date - 13)::timestamp,
@@ -263,7 +269,7 @@ CREATE FUNCTION public.admin_overview(p_jobs text[], p_now timestamp with time z
         left join public.daily_platform_stats ps on ps.day = d.day
     )
   );
-$$;
+end $_$;
 
 
 --
@@ -283,35 +289,74 @@ $$;
 
 
 --
+-- Name: admin_resolve_item(text, text, uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.admin_resolve_item(p_action text, p_kind text, p_id uuid, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $_$
+declare
+  q public.queue_policies;
+  v_sets text;
+  v_allowed text;
+  v_verb text;
+  v_refusal text;
+  v_status text;
+begin
+  select p.* into q from public.queue_policies p where p.queue = p_kind and p.account_keyed;
+  if not found then
+    return jsonb_build_object('ok', false, 'reason', 'unknown kind ' || coalesce(p_kind, 'null'));
+  end if;
+
+  if p_action = 'retry' then
+    -- Back to the queue as if new: attempts reset, no backoff. For an uncertain item this may send it twice; the page
+    -- asks first. ('uncertain' is the word queue_define gives every account-keyed queue.)
+    v_sets := format('status = %L, attempts = 0, next_attempt_at = null, attempted_at = null, lease_until = null, '
+                     'run_id = null, failed_at = null', q.waiting_status);
+    -- DMs: the reconciler looks at the row afresh if it becomes uncertain again.
+    if public.admin_has_column(q.item_table, 'reconcile_checked_at') then
+      v_sets := v_sets || ', reconcile_checked_at = null';
+    end if;
+    -- Posts: a scheduled post needs a time (posts_scheduled_needs_time); one that never had one goes now.
+    if public.admin_has_column(q.item_table, 'scheduled_for') then
+      v_sets := v_sets || ', scheduled_for = coalesce(d.scheduled_for, $2)';
+    end if;
+    v_allowed := 'd.status in (''failed'', ''uncertain'')';
+    v_verb := 'retried';
+    v_refusal := 'only a failed or uncertain item can be retried';
+  elsif p_action = 'cancel' then
+    -- Never sent. Allowed from every status that is not in flight, done, or cancelled already (a post's 'draft' too).
+    v_sets := 'status = ''cancelled'', lease_until = null, next_attempt_at = null';
+    v_allowed := format('d.status not in (%L, %L, ''cancelled'')', q.active_status, q.done_status);
+    v_verb := 'cancelled';
+    v_refusal := 'only a queued, failed or uncertain item can be cancelled';
+  elsif p_action = 'mark-sent' then
+    -- The operator checked LinkedIn and the item is there. It counts against the cap when its call started.
+    v_sets := format('status = %L, %I = coalesce(d.attempted_at, $2), failed_at = null, lease_until = null, '
+                     'next_attempt_at = null', q.done_status, q.done_at_column);
+    v_allowed := 'd.status in (''failed'', ''uncertain'')';
+    v_verb := 'marked ' || q.done_status;
+    v_refusal := 'only a failed or uncertain item can be marked ' || q.done_status;
+  else
+    return jsonb_build_object('ok', false, 'reason', 'unknown action ' || coalesce(p_action, 'null'));
+  end if;
+
+  execute format('update public.%I d set %s, last_error = $3 || coalesce(''; before: '' || d.last_error, '''') '
+                 'where d.id = $1 and %s returning d.status', q.item_table, v_sets, v_allowed)
+     into v_status
+    using p_id, p_now,
+          v_verb || ' by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+  return public.admin_item_result(p_kind, p_id, v_status, v_refusal);
+end $_$;
+
+
+--
 -- Name: admin_retry_item(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.admin_retry_item(p_kind text, p_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
-    LANGUAGE plpgsql
-    AS $$
-declare v_status text;
-begin
-  if p_kind = 'dm' then
-    update public.dm_queue d
-       set status = 'pending', attempts = 0, next_attempt_at = null, attempted_at = null, lease_until = null,
-           run_id = null, failed_at = null, reconcile_checked_at = null,
-           last_error = 'retried by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                        || coalesce('; before: ' || d.last_error, '')
-     where d.id = p_id and d.status in ('failed', 'uncertain')
-    returning d.status into v_status;
-  elsif p_kind = 'post' then
-    update public.posts p
-       set status = 'scheduled', scheduled_for = coalesce(p.scheduled_for, p_now), attempts = 0,
-           next_attempt_at = null, attempted_at = null, lease_until = null, run_id = null, failed_at = null,
-           last_error = 'retried by the operator at ' || to_char(p_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                        || coalesce('; before: ' || p.last_error, '')
-     where p.id = p_id and p.status in ('failed', 'uncertain')
-    returning p.status into v_status;
-  else
-    return jsonb_build_object('ok', false, 'reason', 'unknown kind ' || coalesce(p_kind, 'null'));
-  end if;
-  return public.admin_item_result(p_kind, p_id, v_status, 'only a failed or uncertain item can be retried');
-end $$;
+    LANGUAGE sql
+    AS $$ select public.admin_resolve_item('retry', p_kind, p_id, p_now); $$;
 
 
 --
@@ -3262,6 +3307,14 @@ GRANT ALL ON FUNCTION public.admin_cancel_item(p_kind text, p_id uuid, p_now tim
 
 
 --
+-- Name: FUNCTION admin_has_column(p_table text, p_column text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.admin_has_column(p_table text, p_column text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_has_column(p_table text, p_column text) TO service_role;
+
+
+--
 -- Name: FUNCTION admin_item_result(p_kind text, p_id uuid, p_new_status text, p_refusal text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3291,6 +3344,14 @@ GRANT ALL ON FUNCTION public.admin_overview(p_jobs text[], p_now timestamp with 
 
 REVOKE ALL ON FUNCTION public.admin_recent_runs(p_job text, p_status text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_recent_runs(p_job text, p_status text, p_limit integer) TO service_role;
+
+
+--
+-- Name: FUNCTION admin_resolve_item(p_action text, p_kind text, p_id uuid, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.admin_resolve_item(p_action text, p_kind text, p_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_resolve_item(p_action text, p_kind text, p_id uuid, p_now timestamp with time zone) TO service_role;
 
 
 --

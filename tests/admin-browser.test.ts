@@ -163,13 +163,41 @@ forEachEngine('admin SQL functions', (ctx) => {
 
     const o = await adminOverview(ctx.db, { jobs: ['dm-queue', 'analytics'], now: NOW });
     expect(o.jobs.map((j) => j.job)).toEqual(['dm-queue', 'analytics']);
-    expect(o.dmQueue).toEqual({ due: 4, pending: 6, sending: 0, uncertain: 1, failed: 1, sent24h: 6 });
-    const usage = Object.fromEntries(o.accounts.map((a) => [a.name, [a.localDay, a.used, a.limit]]));
-    expect(usage).toEqual({ 'A utc': ['2026-03-10', 3, 10], 'B kiritimati': ['2026-03-11', 3, 5] });
-    expect(o.problems.map((p) => [p.id, p.status])).toEqual([
-      [uncertain, 'uncertain'],
-      [failed, 'failed'],
+    expect(o.queues.map((q) => q.queue)).toEqual(['dm', 'post', 'invitation']);
+    expect(o.queues[0]).toEqual({
+      queue: 'dm',
+      table: 'dm_queue',
+      waitingStatus: 'pending',
+      activeStatus: 'sending',
+      doneStatus: 'sent',
+      capPeriod: 'day',
+      due: 4,
+      waiting: 6,
+      active: 0,
+      uncertain: 1,
+      failed: 1,
+      done24h: 6,
+    });
+    const usage = Object.fromEntries(
+      o.accounts.map((a) => {
+        const dm = a.usage.find((u) => u.queue === 'dm')!;
+        return [a.name, [a.localDay, dm.localPeriodStart, dm.used, dm.limit]];
+      }),
+    );
+    expect(usage).toEqual({
+      'A utc': ['2026-03-10', '2026-03-10', 3, 10],
+      'B kiritimati': ['2026-03-11', '2026-03-11', 3, 5],
+    });
+    // Posts have no cap: no usage entry; DMs per day, invitations per week (2026-03-10 is a Tuesday).
+    expect(o.accounts[0]!.usage.map((u) => [u.queue, u.period, u.localPeriodStart])).toEqual([
+      ['dm', 'day', '2026-03-10'],
+      ['invitation', 'week', '2026-03-09'],
     ]);
+    expect(o.problems.map((p) => [p.kind, p.id, p.status])).toEqual([
+      ['dm', uncertain, 'uncertain'],
+      ['dm', failed, 'failed'],
+    ]);
+    expect(o.problems[0]).toMatchObject({ target: 'r-1', preview: 'hello 1', account: 'A utc' });
     expect(o.daily).toHaveLength(14);
     expect(o.daily[0]!.day).toBe('2026-02-25');
     expect(o.daily.at(-1)).toEqual({ day: '2026-03-10', source: 'live', dmsSent: 6, dmsFailed: 0, postsPublished: 0 });
@@ -267,7 +295,7 @@ forEachEngine('admin SQL functions', (ctx) => {
 
   test('unknown kinds are refused', async () => {
     expect(
-      await resolveItem(ctx.db, 'retry', { kind: 'sms' as 'dm', id: '00000000-0000-4000-8000-000000000000' }, NOW),
+      await resolveItem(ctx.db, 'retry', { kind: 'sms', id: '00000000-0000-4000-8000-000000000000' }, NOW),
     ).toEqual({ ok: false, reason: 'unknown kind sms' });
   });
 });
@@ -373,6 +401,15 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
     await expect
       .poll(() => page.getByRole('heading', { name: /Needs attention/ }).count(), { timeout: 15_000 })
       .toBe(1);
+    // Every account-keyed queue, with no admin code of its own: a depth row each, a usage column per capped queue.
+    expect(
+      await page.locator('tr[data-queue]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-queue'))),
+    ).toEqual(['dm', 'post', 'invitation']);
+    expect(await page.locator('th[data-queue="dm"]').textContent()).toBe('DMs today');
+    // The heading, then (when every account listed is in the same week) the week's start on a line of its own.
+    expect(await page.locator('th[data-queue="invitation"]').textContent()).toMatch(
+      /^Invitations this week(from \w{3} \d{1,2} \w{3})?$/,
+    );
     expect(await page.getByText('/admin is open to anyone').count()).toBe(0);
     expect(cspViolations).toEqual([]);
   });

@@ -49,19 +49,11 @@ export default async function AdminPage({ searchParams }: { searchParams: Search
     body = (
       <>
         <JobsTable list={list} state={overview.jobs} now={now} />
-        <div className="columns">
-          <QueueDepth dms={overview.dmQueue} posts={overview.posts} />
-          <AccountUsage accounts={overview.accounts} total={overview.accountCount} />
-        </div>
+        {/* Full width, not side by side: both tables grow with the queues (a column per status, a column per cap). */}
+        <QueueDepth queues={overview.queues} />
+        <AccountUsage accounts={overview.accounts} queues={overview.queues} total={overview.accountCount} />
         <DailyChart days={overview.daily} />
-        <ProblemItems
-          items={overview.problems}
-          counts={{
-            uncertain: overview.dmQueue.uncertain + overview.posts.uncertain,
-            failed: overview.dmQueue.failed + overview.posts.failed,
-          }}
-          now={now}
-        />
+        <ProblemItems items={overview.problems} queues={overview.queues} now={now} />
         <RecentRuns runs={runs} jobs={names} job={filter.job} status={filter.status} now={now} />
       </>
     );

@@ -1,24 +1,26 @@
 import { relative, truncate, utc } from '../../lib/admin/format.ts';
-import type { ProblemItem } from '../../lib/admin/queries.ts';
+import type { ProblemItem, QueueDepth } from '../../lib/admin/queries.ts';
 import { ActionForm } from './action-form.tsx';
 import { resolveQueueItem } from './actions.ts';
+import { queueLabel } from './queue-depth.tsx';
 import { StatusBadge } from './status-badge.tsx';
 
 const SHOWN = 5;
 const MAYBE_SENT =
   'This one may already be on LinkedIn: its outcome is unknown. Retrying can send it a second time. Retry anyway?';
 
-/** Uncertain, then failed DMs and posts, with the operator's three answers; the first few shown, the rest folded. */
-export function ProblemItems({
-  items,
-  counts,
-  now,
-}: {
-  items: ProblemItem[];
-  counts: { uncertain: number; failed: number };
-  now: Date;
-}) {
+/**
+ * Uncertain, then failed items of every queue, with the operator's three answers; the first few shown, the rest folded.
+ * The counts are the queues' exact totals (the list is bounded).
+ */
+export function ProblemItems({ items, queues, now }: { items: ProblemItem[]; queues: QueueDepth[]; now: Date }) {
+  const counts = {
+    uncertain: queues.reduce((n, q) => n + q.uncertain, 0),
+    failed: queues.reduce((n, q) => n + q.failed, 0),
+  };
   const total = counts.uncertain + counts.failed;
+  // "Mark sent", "Mark published": each queue's own word for done.
+  const doneWord = new Map(queues.map((q) => [q.queue, q.doneStatus]));
   return (
     <section aria-labelledby="problems">
       <h2 id="problems">
@@ -27,7 +29,7 @@ export function ProblemItems({
       {items.length === 0 ? (
         <p className="muted">Nothing to do.</p>
       ) : (
-        <ItemTable items={items.slice(0, SHOWN)} now={now} />
+        <ItemTable items={items.slice(0, SHOWN)} doneWord={doneWord} now={now} />
       )}
       {items.length > SHOWN ? (
         <details>
@@ -35,14 +37,14 @@ export function ProblemItems({
             {items.length - SHOWN} more
             {total > items.length ? ` (the latest ${items.length} of ${total} are listed)` : ''}
           </summary>
-          <ItemTable items={items.slice(SHOWN)} now={now} />
+          <ItemTable items={items.slice(SHOWN)} doneWord={doneWord} now={now} />
         </details>
       ) : null}
     </section>
   );
 }
 
-function ItemTable({ items, now }: { items: ProblemItem[]; now: Date }) {
+function ItemTable({ items, doneWord, now }: { items: ProblemItem[]; doneWord: Map<string, string>; now: Date }) {
   return (
     <table className="cards">
       <thead>
@@ -58,11 +60,11 @@ function ItemTable({ items, now }: { items: ProblemItem[]; now: Date }) {
         {items.map((item) => {
           const fields = { kind: item.kind, id: item.id };
           return (
-            <tr key={`${item.kind}:${item.id}`} data-item={item.id}>
+            <tr key={`${item.kind}:${item.id}`} data-item={item.id} data-kind={item.kind}>
               <td data-label="Item">
-                {item.kind === 'dm' ? 'DM' : 'Post'} · {item.account}
+                {queueLabel(item.kind)} · {item.account}
                 <div className="muted">
-                  {item.kind === 'dm' ? `to ${item.target}` : `for ${item.target ?? 'no time'}`}: “
+                  {item.target === null ? `for ${item.dueAt ? utc(item.dueAt) : 'no time'}` : `to ${item.target}`}: “
                   {truncate(item.preview, 60)}”
                 </div>
               </td>
@@ -94,7 +96,7 @@ function ItemTable({ items, now }: { items: ProblemItem[]; now: Date }) {
                 <ActionForm
                   action={resolveQueueItem}
                   fields={{ ...fields, action: 'mark-sent' }}
-                  label={item.kind === 'dm' ? 'Mark sent' : 'Mark published'}
+                  label={`Mark ${doneWord.get(item.kind) ?? 'done'}`}
                 />
               </td>
             </tr>

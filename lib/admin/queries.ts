@@ -1,6 +1,9 @@
 import type { Db } from '../db/types.ts';
 
-/** One thin typed function per SQL function of supabase/migrations/20261125001500_admin.sql. */
+/**
+ * One thin typed function per SQL function of /admin (supabase/migrations/20261125001500_admin.sql, made generic over
+ * every account-keyed queue by 20261201000500_admin_generic.sql).
+ */
 
 export interface LastRun {
   id: string;
@@ -21,19 +24,53 @@ export interface JobOverview {
   lastSuccessAt: string | null;
 }
 
+/** A queue's name, as queue_policies spells it ('dm', 'post', 'invitation', …): the kind of its items. */
+export type ItemKind = string;
+
+/** The same rule as queue_policies_name: what a queue name (and so an item kind) may look like. */
+export const QUEUE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
+
+export type CapPeriod = 'day' | 'week';
+
+/** One account-keyed queue: its own status words, open items by status (exact), and what finished in 24 hours. */
+export interface QueueDepth {
+  queue: ItemKind;
+  table: string;
+  waitingStatus: string;
+  activeStatus: string;
+  doneStatus: string;
+  /** The period its cap counts in; null for an uncapped queue (posts). */
+  capPeriod: CapPeriod | null;
+  due: number;
+  waiting: number;
+  active: number;
+  uncertain: number;
+  failed: number;
+  done24h: number;
+}
+
+/** One capped queue's use of one account's cap in the account's current local period, counted as the claim counts. */
+export interface QueueUsage {
+  queue: ItemKind;
+  limit: number;
+  period: CapPeriod;
+  /** The local date (YYYY-MM-DD) the period started: today, or this week's Monday, in the account's time zone. */
+  localPeriodStart: string;
+  used: number;
+  resumeAt: string | null;
+}
+
 export interface AccountUsage {
   id: string;
   name: string;
   timezone: string;
   status: string;
   statusReason: string | null;
-  limit: number;
-  used: number;
+  /** Today's date in the account's time zone. */
   localDay: string;
-  resumeAt: string | null;
+  /** One entry per capped queue, in the order of `queues`. */
+  usage: QueueUsage[];
 }
-
-export type ItemKind = 'dm' | 'post';
 
 export interface ProblemItem {
   kind: ItemKind;
@@ -43,8 +80,10 @@ export interface ProblemItem {
   lastError: string | null;
   updatedAt: string;
   attemptedAt: string | null;
+  /** When it was (last) due: a post's scheduled time, a DM's send_at. */
+  dueAt: string | null;
   account: string;
-  /** The DM's recipient, or the post's scheduled time. */
+  /** What it is sent to (a DM's or an invitation's recipient); null for a queue without one (posts). */
   target: string | null;
   preview: string;
 }
@@ -57,19 +96,13 @@ export interface DailyFigures {
   postsPublished: number;
 }
 
+/** What admin_overview returns (supabase/migrations/20261201000500_admin_generic.sql). */
 export interface AdminOverview {
   now: string;
   installedAt: string | null;
   jobs: JobOverview[];
-  dmQueue: { due: number; pending: number; sending: number; uncertain: number; failed: number; sent24h: number };
-  posts: {
-    due: number;
-    scheduled: number;
-    publishing: number;
-    uncertain: number;
-    failed: number;
-    published24h: number;
-  };
+  /** Every account-keyed queue of queue_policies. */
+  queues: QueueDepth[];
   accountCount: number;
   accounts: AccountUsage[];
   problems: ProblemItem[];
@@ -122,7 +155,7 @@ const ITEM_FUNCTIONS: Record<ItemAction, string> = {
   'mark-sent': 'admin_mark_sent',
 };
 
-/** retry → pending/scheduled (attempts reset), cancel → cancelled, mark-sent → sent/published. */
+/** retry → the queue's waiting status (attempts reset), cancel → cancelled, mark-sent → its done status. */
 export function resolveItem(
   db: Db,
   action: ItemAction,
