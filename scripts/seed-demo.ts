@@ -58,6 +58,18 @@ select a.id, 'invalid-hist-' || d, 'Earlier message (demo)', now() - make_interv
 insert into posts (account_id, content, scheduled_for, status, attempts, published_at, provider_post_id)
 select a.id, 'Earlier post (demo)', now() - make_interval(days => d), 'published', 1, now() - make_interval(days => d), 'sandbox_post_hist_' || d
   from accounts a, generate_series(1, 14) d where d % 2 = 0;
+
+-- Connection invitations: a weekly cap of 20 (Yuki: 5, so the cap is reached this week); 8 due now per active
+-- account (one to a member already invited, which the sandbox refuses), and 3 sent in the last hours (imported history).
+update accounts set invite_weekly_limit = case when id = 'a0000000-0000-4000-8000-000000000004' then 5 else 20 end;
+insert into invitations (account_id, recipient_id, message, send_at)
+select a.id, case when g = 4 then 'pending-' || g else 'ACoAI' || md5(a.id::text || g) end,
+       case when g % 2 = 0 then null else 'Hi! I enjoyed your post on outreach. (demo ' || g || ')' end,
+       now() - make_interval(mins => 10 - g)
+  from accounts a, generate_series(1, 8) g where a.status = 'active';
+insert into invitations (account_id, recipient_id, status, sent_at, provider_invitation_id)
+select a.id, 'ACoAJ' || md5(a.id::text || g), 'sent', now() - make_interval(hours => g), 'sandbox_inv_hist_' || g
+  from accounts a, generate_series(1, 3) g;
 `;
 
 /** Seeds the demo world into a database with no accounts yet; false (and nothing written) when it has some. */

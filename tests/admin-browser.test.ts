@@ -455,7 +455,13 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
     await expect.poll(() => page.locator(`tr[data-item="${id}"]`).count(), { timeout: 15_000 }).toBe(0);
   });
 
-  test('fits a phone screen without sideways scrolling, and leaves a screenshot in docs/admin.png', async () => {
+  // npm test must not rewrite the tracked docs/admin.png: the screenshot goes to a temp file unless
+  // UPDATE_SCREENSHOTS=1 asks for the committed one to be replaced.
+  test('fits a phone screen without sideways scrolling, and leaves a screenshot (docs/admin.png only with UPDATE_SCREENSHOTS=1)', async () => {
+    const tracked = path.resolve(import.meta.dirname, '..', 'docs', 'admin.png');
+    const update = process.env.UPDATE_SCREENSHOTS === '1';
+    const before = fs.readFileSync(tracked);
+    const target = update ? tracked : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'admin-shot-')), 'admin.png');
     await page.setViewportSize({ width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
@@ -467,6 +473,8 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
       .toBe(true);
     // Next's development badge is not part of the page.
     await page.addStyleTag({ content: 'nextjs-portal { display: none !important; }' });
-    await page.screenshot({ path: path.resolve(import.meta.dirname, '..', 'docs', 'admin.png'), caret: 'initial' });
+    await page.screenshot({ path: target, caret: 'initial' });
+    expect(fs.statSync(target).size).toBeGreaterThan(10_000);
+    if (!update) expect(fs.readFileSync(tracked).equals(before)).toBe(true);
   });
 });
