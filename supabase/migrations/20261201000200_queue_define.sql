@@ -13,7 +13,8 @@
 --   <item>_backlog(p_now, p_cap)                        how many could be claimed now
 --
 -- The item table must have: id uuid, account_id uuid → accounts, status, attempts, next_attempt_at, last_error,
--- attempted_at, lease_until, failed_at, run_id, due_at (when it may be claimed) and the done timestamp column.
+-- attempted_at, lease_until, failed_at, run_id, due_at (when it may be claimed), updated_at (the operator pages sort
+-- by it) and the done timestamp column.
 -- The accounts table carries the queue's engine columns: <resume> (earliest next claim) and <checked> (rotation), and
 -- optionally the cap limit and the pacing columns named below.
 
