@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { type JobError, PermanentError, RetryableError, UncertainError } from '../cron/errors.ts';
+import { parseRetryAfter } from '../http/retry-after.ts';
 import { log } from '../log.ts';
 import { AccountError } from '../providers/errors.ts';
 import {
@@ -162,15 +163,9 @@ export function unipileBaseUrl(dsn: string): string {
   return /^https?:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
 }
 
-/** Seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
-  if (value == null) return undefined;
-  const v = value.trim();
-  if (!v) return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
+/** Unipile's Retry-After, bounded like every other (lib/http/retry-after.ts: at most 24 h, garbage ignored). */
+function retryAfterOf(res: Pick<RawResponse, 'headers'>): number | undefined {
+  return parseRetryAfter(res.headers.get('retry-after'), Date.now());
 }
 
 /** Error codes along the cause chain, AggregateError members included (Node's happy-eyeballs connect errors). */
@@ -259,14 +254,14 @@ export function errorForStatus(op: Op, kind: Kind, res: Pick<RawResponse, 'statu
   if (status === 429) {
     return new RetryableError(message, {
       code,
-      retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      retryAfterMs: retryAfterOf(res),
       cooldownKey: true,
     });
   }
   if (invite && status >= 400 && status < 500 && type && INVITE_LIMIT_TYPES.has(type)) {
     return new RetryableError(`${message}: LinkedIn's invitation limit for this account`, {
       code,
-      retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      retryAfterMs: retryAfterOf(res),
       cooldownKey: true,
     });
   }
@@ -275,7 +270,7 @@ export function errorForStatus(op: Op, kind: Kind, res: Pick<RawResponse, 'statu
     return kind === 'write' ? new UncertainError(message, { code }) : new RetryableError(message, { code });
   }
   if (status >= 500) {
-    return new RetryableError(message, { code, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) });
+    return new RetryableError(message, { code, retryAfterMs: retryAfterOf(res) });
   }
   if (status >= 400) return new PermanentError(message, { code });
   // 1xx/3xx (a redirect means a misconfigured DSN): the request was not processed.

@@ -1,4 +1,5 @@
 import { PermanentError, RetryableError } from '../cron/errors.ts';
+import { parseRetryAfter } from '../http/retry-after.ts';
 import type { ClaimedDelivery, Delivered } from './queries.ts';
 import { postJson } from './send.ts';
 import { MAX_RESPONSE_BYTES } from './settings.ts';
@@ -10,14 +11,6 @@ let resolver: Resolver = systemResolver;
 /** Replaces (or with undefined, restores) the DNS resolver used to check webhook targets; for tests. */
 export function setWebhookResolver(next: Resolver | undefined): void {
   resolver = next ?? systemResolver;
-}
-
-/** `Retry-After` as seconds or an HTTP date, in ms from `now`; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: Date): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - now.getTime()) : undefined;
 }
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {
@@ -81,7 +74,8 @@ export async function deliverWebhook(
       : res.snippet.replace(/\s+/g, ' ').trim().slice(0, 200);
   throw new RetryableError(`HTTP ${res.status}${detail ? `: ${detail}` : ''}`, {
     code: `http_${res.status}`,
-    retryAfterMs: parseRetryAfter(res.retryAfter, args.now),
+    // The receiver's wait, bounded (lib/http/retry-after.ts: at most 24 h here, 6 h by the webhook queue's policy).
+    retryAfterMs: parseRetryAfter(res.retryAfter, args.now.getTime()),
     // This endpoint gets nothing more this run; its other deliveries wait for the next one.
     cooldownKey: true,
   });
