@@ -1,5 +1,7 @@
 // Next 16's `proxy` (formerly `middleware`; Node.js runtime by default): the door of /admin. It answers 401 with a
 // Basic challenge, 404 when /admin is disabled, 429 when an address guessed too often, and adds the security headers.
+// A proxy has no socket address: the throttle keys on x-forwarded-for only on Vercel or behind TRUSTED_PROXY, and
+// puts every other request in one shared bucket (lib/admin/auth.ts clientAddress).
 // The page and every server action check the credentials again themselves (lib/admin/session.ts): this file is the
 // only place that can send a 401 challenge, not the only check.
 import { type NextRequest, NextResponse } from 'next/server';

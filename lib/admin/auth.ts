@@ -37,10 +37,39 @@ export function checkAdminAuthorization(
   return given !== null && safeEqual(given, access.password) ? { ok: true, open: false } : { ok: false, status: 401 };
 }
 
-/** The client's address as the platform reports it (Vercel sets x-forwarded-for itself). */
-export function clientAddress(headers: Headers): string {
-  const forwarded = headers.get('x-forwarded-for')?.split(',')[0]?.trim();
-  return forwarded || headers.get('x-real-ip')?.trim() || 'unknown';
+/** The one throttle bucket (and log label) of every request whose address nobody vouches for. */
+export const SHARED_BUCKET = 'untrusted';
+/** An IPv4 or IPv6 address as proxies write it, bounded: anything else is not an address we can key on. */
+const ADDRESS = /^[0-9A-Fa-f:.]{2,45}$/;
+
+/**
+ * How many proxies in front of the app append to `x-forwarded-for`, i.e. which entry from the right is the client:
+ * TRUSTED_PROXY=N (a whole number, 1..10). 0, unset or anything else: no proxy is trusted.
+ */
+function trustedHops(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.TRUSTED_PROXY?.trim());
+  return Number.isInteger(n) && n >= 1 && n <= 10 ? n : 0;
+}
+
+/**
+ * The client's address, only when something we trust wrote it; otherwise SHARED_BUCKET.
+ * - On Vercel (`VERCEL` set) the edge overwrites `x-forwarded-for` with the client's public IP and drops what the
+ *   client sent ("to prevent IP spoofing", Vercel's request-headers docs): its first entry is the client.
+ * - Behind your own proxies (`TRUSTED_PROXY=N`), each appends the address it saw, so the client is the N-th entry
+ *   from the right; entries left of it are whatever the client wrote.
+ * - Anywhere else the header is the client's own claim. The socket address would be the answer, but Next's proxy
+ *   (where the throttle runs) is handed headers only, and Next fills `x-forwarded-for` from the socket only when the
+ *   client did not send one: so every such request shares one bucket, and guessing from many claimed addresses
+ *   cannot multiply the free tries.
+ */
+export function clientAddress(headers: Headers, env: NodeJS.ProcessEnv = process.env): string {
+  const hops = trustedHops(env);
+  const onVercel = Boolean(env.VERCEL?.trim());
+  if (!hops && !onVercel) return SHARED_BUCKET;
+  const entries = (headers.get('x-forwarded-for') ?? '').split(',').map((e) => e.trim());
+  // Fewer entries than trusted hops: the request did not come through all the proxies, so nobody vouches for it.
+  const entry = hops ? (entries.length >= hops ? entries[entries.length - hops] : undefined) : entries[0];
+  return entry && ADDRESS.test(entry) ? entry : SHARED_BUCKET;
 }
 
 export const WWW_AUTHENTICATE = 'Basic realm="pg-cron-jobs admin", charset="UTF-8"';

@@ -1,4 +1,4 @@
-import { type AdminCheck, checkAdminAuthorization, clientAddress } from './auth.ts';
+import { type AdminCheck, checkAdminAuthorization, clientAddress, SHARED_BUCKET } from './auth.ts';
 
 export interface ThrottleOptions {
   /** Wrong passwords per address that cost nothing (typos). */
@@ -93,20 +93,24 @@ export type GateResult = AdminCheck | { ok: false; status: 429; retryAfterSec: n
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The door of /admin: throttle, then the credentials check; records the outcome for the address. */
+/**
+ * The door of /admin: throttle, then the credentials check; records the outcome for the address (lib/admin/auth.ts
+ * clientAddress: the client's own address only where a proxy we trust wrote it, else one shared bucket).
+ */
 export async function admitAdminRequest(
   headers: Headers,
   throttle: LoginThrottle,
   env: NodeJS.ProcessEnv = process.env,
   wait: (ms: number) => Promise<unknown> = sleep,
 ): Promise<GateResult> {
-  const key = clientAddress(headers);
+  const key = clientAddress(headers, env);
   const owed = throttle.waitMs(key);
   if (owed > throttle.maxWaitMs) return { ok: false, status: 429, retryAfterSec: Math.ceil(owed / 1000) };
   if (owed > 0) await wait(owed);
   const check = checkAdminAuthorization(headers.get('authorization'), env);
   // A request without credentials is the browser asking which scheme to use, not a guess.
   if (!check.ok && check.status === 401 && headers.get('authorization')) throttle.failure(key);
-  if (check.ok && !check.open) throttle.success(key);
+  // The shared bucket is everyone's: the operator logging in must not wipe the penalty a guesser has earned in it.
+  if (check.ok && !check.open && key !== SHARED_BUCKET) throttle.success(key);
   return check;
 }
