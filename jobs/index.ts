@@ -3,6 +3,7 @@ import { analytics } from './analytics.ts';
 import { dmQueue } from './dm-queue.ts';
 import { invitationsJob } from './invitations.ts';
 import { postScheduler } from './post-scheduler.ts';
+import { retention } from './retention.ts';
 import { syncJobs } from './sync-jobs.ts';
 import { webhooks } from './webhooks.ts';
 
@@ -14,4 +15,5 @@ export const jobs: Record<string, JobDefinition> = {
   [analytics.name]: analytics,
   [syncJobs.name]: syncJobs,
   [webhooks.name]: webhooks,
+  [retention.name]: retention,
 };
