@@ -1,4 +1,5 @@
 import { getDb } from './db/index.ts';
+import { DeploymentError, deployment } from './deployment.ts';
 import { log, toErrorMessage } from './log.ts';
 import { intervalMs, nextFireAfter, previousFireBefore, schedules } from './schedules.ts';
 
@@ -12,9 +13,14 @@ export interface JobHealth {
 }
 
 export interface HealthReport {
-  status: 'ok' | 'degraded' | 'down';
-  db: 'ok' | 'unreachable';
+  /** `misconfigured`: a problem of lib/deployment.ts stops the jobs (no database, no provider, no CRON_SECRET). */
+  status: 'ok' | 'degraded' | 'down' | 'misconfigured';
+  db: 'ok' | 'unreachable' | 'not configured';
   jobs: Record<string, JobHealth>;
+  /** Each one stops the jobs: the status is `misconfigured` (503). */
+  problems: string[];
+  /** Worth a look, but the jobs run (e.g. ADMIN_PASSWORD unset, a demo part chosen on purpose). */
+  warnings: string[];
 }
 
 interface StatusRow {
@@ -53,12 +59,18 @@ export function isOverdue(
 
 export async function healthReport(now: Date = new Date()): Promise<HealthReport> {
   const list = schedules();
+  const config = deployment();
+  const verdict = { problems: config.problems, warnings: config.warnings };
+  if (config.problems.length > 0) log('error', 'health: misconfigured', { problems: config.problems });
   let rows: StatusRow[];
   try {
+    // No database configured: open nothing (in production that would be an embedded database on a throwaway disk).
+    if (config.database.transport === null) throw new DeploymentError(config.database.error);
     const db = await getDb();
     rows = await db.rpc<StatusRow>('cron_job_status', { p_jobs: list.map((s) => s.job) });
   } catch (e) {
-    log('error', 'health: database unreachable', { error: toErrorMessage(e) });
+    const unconfigured = e instanceof DeploymentError;
+    if (!unconfigured) log('error', 'health: database unreachable', { error: toErrorMessage(e) });
     const jobs: Record<string, JobHealth> = {};
     for (const s of list) {
       jobs[s.job] = {
@@ -70,7 +82,8 @@ export async function healthReport(now: Date = new Date()): Promise<HealthReport
         overdue: false,
       };
     }
-    return { status: 'down', db: 'unreachable', jobs };
+    const status = config.problems.length > 0 ? 'misconfigured' : 'down';
+    return { status, db: unconfigured ? 'not configured' : 'unreachable', jobs, ...verdict };
   }
   const grace = graceMs();
   const jobs: Record<string, JobHealth> = {};
@@ -94,5 +107,6 @@ export async function healthReport(now: Date = new Date()): Promise<HealthReport
       overdue,
     };
   }
-  return { status: anyOverdue ? 'degraded' : 'ok', db: 'ok', jobs };
+  const status = config.problems.length > 0 ? 'misconfigured' : anyOverdue ? 'degraded' : 'ok';
+  return { status, db: 'ok', jobs, ...verdict };
 }

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { GET } from '../app/api/health/route.ts';
 import { setDb } from '../lib/db/index.ts';
 import { type Db, DbError } from '../lib/db/types.ts';
@@ -110,6 +110,10 @@ describe('graceMs', () => {
 });
 
 const jobNames = schedules().map((s) => s.job);
+// A deployment the jobs can run on: without CRON_SECRET every cron call is refused and health answers `misconfigured`
+// (tests/production-config.test.ts).
+beforeAll(() => vi.stubEnv('CRON_SECRET', 'health-test-cron-secret-0123'));
+afterAll(() => vi.unstubAllEnvs());
 
 forEachEngine('GET /api/health', (ctx) => {
   beforeAll(() => setDb(ctx.db));

@@ -1,5 +1,6 @@
 import { after } from 'next/server';
 import { getDb } from '../db/index.ts';
+import { cannotRunJobs } from '../deployment.ts';
 import { log, toErrorMessage } from '../log.ts';
 import { checkBearer } from './auth.ts';
 import { budgetFor } from './budget.ts';
@@ -36,6 +37,12 @@ export function cronRoute(job: JobDefinition, options: CronRouteOptions = {}) {
       if (auth.status === 500)
         log('error', 'cron refused: secret not configured', { job: job.name, problem: auth.error });
       return json({ error: auth.error }, auth.status);
+    }
+    // No database or no provider (production without them, lib/deployment.ts): refuse before anything is opened.
+    const missing = cannotRunJobs();
+    if (missing) {
+      log('error', 'cron refused: misconfigured', { job: job.name, problem: missing });
+      return json({ error: missing }, 500);
     }
     const parsed = parseRunParams(new URL(request.url).searchParams);
     if (!parsed.ok) return json({ error: parsed.error }, 400);

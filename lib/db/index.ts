@@ -1,50 +1,30 @@
-import path from 'node:path';
+import { type DbConfig, DeploymentError, pgliteDir, resolveDbConfig } from '../deployment.ts';
 import { log } from '../log.ts';
 import { migrate } from './migrate.ts';
-import { openPersistentPglite } from './pglite.ts';
-import { isTransactionPooler, openPostgres } from './postgres.ts';
-import { openSupabase } from './supabase.ts';
-import type { Db, Transport } from './types.ts';
+import type { Db } from './types.ts';
 
+export { type DbConfig, pgliteDir, resolveDbConfig } from '../deployment.ts';
 export { type Db, DbError, type Row, type Transport } from './types.ts';
 
-export interface DbConfig {
-  transport: Transport;
-  /** What is safe to print: never a password or key. */
-  describe: string;
-}
-
-/** Which transport the environment asks for: DATABASE_URL, then SUPABASE_URL + key, then the embedded default. */
-export function resolveDbConfig(env: NodeJS.ProcessEnv = process.env): DbConfig {
-  if (env.DATABASE_URL) {
-    const u = safeUrl(env.DATABASE_URL);
-    const pooler = isTransactionPooler(env.DATABASE_URL) ? ' (transaction pooler, prepare: false)' : '';
-    return { transport: 'postgres', describe: `postgres://${u?.host ?? '?'}${u?.pathname ?? ''}${pooler}` };
-  }
-  if (env.SUPABASE_URL && env.SUPABASE_SERVICE_ROLE_KEY) {
-    return { transport: 'supabase', describe: `supabase ${safeUrl(env.SUPABASE_URL)?.host ?? '?'}` };
-  }
-  return { transport: 'pglite', describe: `pglite ${pgliteDir(env)}` };
-}
-
-export function pgliteDir(env: NodeJS.ProcessEnv = process.env): string {
-  // Only the embedded (local) database reads this path; keep it out of the deployment's file tracing.
-  return path.resolve(/*turbopackIgnore: true*/ env.PGLITE_DIR || path.join(process.cwd(), '.data', 'pglite'));
-}
-
-function safeUrl(url: string): URL | null {
-  try {
-    return new URL(url);
-  } catch {
-    return null;
-  }
-}
-
+/**
+ * Opens the transport the environment selects (lib/deployment.ts decides which). Each transport module is imported
+ * only when chosen, so a deployment on DATABASE_URL never loads PGlite (nor supabase-js), and with
+ * `outputFileTracingExcludes` in next.config.ts the traced function bundle does not carry it either.
+ * A production deployment with no database configured is refused here, before anything touches the disk.
+ */
 export async function openDb(env: NodeJS.ProcessEnv = process.env): Promise<Db> {
-  const config = resolveDbConfig(env);
+  const config: DbConfig = resolveDbConfig(env);
+  if (config.transport === null) throw new DeploymentError(config.error);
   log('info', 'database transport', { transport: config.transport, target: config.describe });
-  if (config.transport === 'postgres') return openPostgres(env.DATABASE_URL!);
-  if (config.transport === 'supabase') return openSupabase(env.SUPABASE_URL!, env.SUPABASE_SERVICE_ROLE_KEY!);
+  if (config.transport === 'postgres') {
+    const { openPostgres } = await import('./postgres.ts');
+    return openPostgres(env.DATABASE_URL!.trim());
+  }
+  if (config.transport === 'supabase') {
+    const { openSupabase } = await import('./supabase.ts');
+    return openSupabase(env.SUPABASE_URL!.trim(), env.SUPABASE_SERVICE_ROLE_KEY!.trim());
+  }
+  const { openPersistentPglite } = await import('./pglite.ts');
   const db = await openPersistentPglite(pgliteDir(env));
   // The embedded database migrates itself on first use, so `next dev` works on a bare machine. Demo data is not the
   // port's business: `npm run dev` seeds it before the server starts (scripts/seed-demo.ts).

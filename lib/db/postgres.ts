@@ -1,18 +1,8 @@
 import postgres from 'postgres';
+import { isTransactionPooler } from './pooler.ts';
 import { type Db, fromDriver, normalizeRow, type Row, type Signature, sqlRpc, toDbError } from './types.ts';
 
-/**
- * Supabase's transaction pooler (Supavisor, port 6543) cannot keep prepared statements across transactions.
- * `?pgbouncer=true` is the convention other clients use to say the same.
- */
-export function isTransactionPooler(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return u.port === '6543' || u.searchParams.get('pgbouncer') === 'true';
-  } catch {
-    return false;
-  }
-}
+export { isTransactionPooler } from './pooler.ts';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 

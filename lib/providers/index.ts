@@ -1,7 +1,9 @@
 /**
  * The LinkedIn provider of this process: Unipile when UNIPILE_DSN and UNIPILE_API_KEY are both set, otherwise the
- * in-process sandbox. One instance per process (kept on globalThis so Next.js dev reloads and route bundles share it).
+ * in-process sandbox, which production runs only with PROVIDER=sandbox (lib/deployment.ts decides). One instance per
+ * process (kept on globalThis so Next.js dev reloads and route bundles share it).
  */
+import { DeploymentError, isProduction, resolveProvider } from '../deployment.ts';
 import { log } from '../log.ts';
 import { createSandboxProvider } from './sandbox.ts';
 import type { LinkedInProvider } from './types.ts';
@@ -25,24 +27,22 @@ function intFromEnv(env: Env, name: string, fallback: number, min: number): numb
 }
 
 function createProvider(env: Env): LinkedInProvider {
-  const dsn = env.UNIPILE_DSN?.trim();
-  const apiKey = env.UNIPILE_API_KEY?.trim();
-  if (dsn && apiKey) {
+  const choice = resolveProvider(env);
+  // Production without credentials: refuse rather than let the sandbox mark real users' DMs `sent`.
+  if (choice.provider === null) throw new DeploymentError(choice.error);
+  if (choice.provider === 'unipile') {
     const timeoutMs = intFromEnv(env, 'UNIPILE_TIMEOUT_MS', 15_000, 1);
-    const provider = createUnipileProvider({ dsn, apiKey, timeoutMs });
-    log('info', 'linkedin provider selected', { provider: provider.name, dsn, timeoutMs });
+    const provider = createUnipileProvider({ dsn: choice.dsn, apiKey: choice.apiKey, timeoutMs });
+    log('info', 'linkedin provider selected', { provider: provider.name, dsn: choice.dsn, timeoutMs });
     return provider;
   }
   const latencyMs = intFromEnv(env, 'SANDBOX_LATENCY_MS', 300, 0);
   const provider = createSandboxProvider({ latencyMs });
-  const production = env.VERCEL_ENV === 'production' || (env.VERCEL_ENV == null && env.NODE_ENV === 'production');
-  const partial = Boolean(dsn) !== Boolean(apiKey);
-  log(production || partial ? 'warn' : 'info', 'linkedin provider selected', {
+  // A demo deployment on PROVIDER=sandbox says so at warn level too: nothing it "sends" reaches LinkedIn.
+  log(choice.partial || isProduction(env) ? 'warn' : 'info', 'linkedin provider selected', {
     provider: provider.name,
     latencyMs,
-    reason: partial
-      ? 'only one of UNIPILE_DSN and UNIPILE_API_KEY is set'
-      : 'UNIPILE_DSN and UNIPILE_API_KEY are not set',
+    reason: choice.reason,
   });
   return provider;
 }

@@ -1,5 +1,6 @@
+import { unlessMisconfigured } from '../../../../lib/api/deployment-guard.ts';
 import { syncJobStatus } from '../../../../lib/sync/api.ts';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
-export const GET = syncJobStatus;
+export const GET = unlessMisconfigured(syncJobStatus);
