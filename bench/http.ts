@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
-import { type BuildInfo, ensureBuild, type NextServer, startNext } from './next-app.ts';
+import { type BuildInfo, coldStart, ensureBuild, type NextServer, startNext, tracedSize } from './next-app.ts';
 import { createMigratedDatabase, rawSql, transactionCount } from './pg.ts';
 import { type Spread, sleep, spread } from './stats.ts';
 import { type StubUnipile, startStubUnipile } from './stub-unipile.ts';
@@ -34,8 +34,16 @@ export interface BudgetAdherence {
   uncertain: Spread;
 }
 
+export interface ColdStart {
+  /** Spawn of `next start` (a new process) → first byte of GET /api/cron/dm-queue (nothing due), per run. */
+  ms: Spread;
+  runs: number;
+  traced: { bytes: number; files: number; nft: string };
+}
+
 export interface HttpResults {
   build: BuildInfo;
+  coldStart: ColdStart;
   throughput: HttpThroughput[];
   budget: BudgetAdherence;
 }
@@ -87,6 +95,23 @@ export async function benchHttp(
       `insert into accounts (name, dm_daily_limit, unipile_account_id)
        select 'acct-' || g, 1000, 'prov-' || g from generate_series(1, ${HTTP_ACCOUNTS}) g`,
     );
+    const cold: number[] = [];
+    for (let run = 1; run <= opts.runs; run++) {
+      const r = await coldStart(appEnv, '/api/cron/dm-queue', {
+        authorization: `Bearer ${secret}`,
+        ...NO_CONTINUATION,
+      });
+      if (r.status !== 200) throw new Error(`cold start: dm-queue answered ${r.status}`);
+      cold.push(r.ms);
+      progress(
+        `  cold start ${run}/${opts.runs}: first byte of /api/cron/dm-queue ${Math.round(r.ms)} ms after spawning next start`,
+      );
+    }
+    const traced = tracedSize();
+    const coldStartResult: ColdStart = { ms: spread(cold), runs: cold.length, traced };
+    progress(
+      `  traced function size: ${(traced.bytes / 2 ** 20).toFixed(1)} MiB in ${traced.files} files (${traced.nft})`,
+    );
     const budgetQuery = opts.quick ? '&budgetMs=15000' : '';
     const throughput: HttpThroughput[] = [];
     for (const concurrency of opts.concurrencies) {
@@ -130,7 +155,7 @@ export async function benchHttp(
       }
     }
     const budget = await benchBudget(sql, stub, appEnv, secret, opts.budgetRuns, progress);
-    return { build, throughput, budget };
+    return { build, coldStart: coldStartResult, throughput, budget };
   } finally {
     stub.setMode('ok');
     await stub.close();

@@ -139,3 +139,71 @@ export async function startNext(env: Record<string, string>): Promise<NextServer
   }
   return { url, stop, output: () => output.join('') };
 }
+
+/**
+ * Cold start: spawns `next start` (a new process) and asks `path` until it answers; returns the time from the spawn
+ * to the first byte of that answer (its status line and headers), the status, and stops the server.
+ */
+export async function coldStart(
+  env: Record<string, string>,
+  pathAndQuery: string,
+  headers: Record<string, string>,
+): Promise<{ ms: number; status: number }> {
+  const port = await freePort();
+  const started = performance.now();
+  const child: ChildProcess = spawn(process.execPath, [NEXT_BIN, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: ROOT,
+    env: { ...baseEnv(), NEXT_DIST_DIR: DIST_DIR, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  const errors: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => errors.push(d.toString()));
+  let exited = false;
+  const gone = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited) throw new Error(`next start exited:\n${errors.join('').slice(-3000)}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${pathAndQuery}`, {
+          headers,
+          signal: AbortSignal.timeout(30_000),
+        });
+        const ms = performance.now() - started;
+        await res.arrayBuffer();
+        return { ms, status: res.status };
+      } catch {
+        if (Date.now() > deadline) throw new Error('next start did not answer within 60 s');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  } finally {
+    if (!exited && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+    if (!exited && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  }
+}
+
+/** Bytes of every file the route's trace lists (route.js.nft.json, paths relative to it) plus the route itself. */
+export function tracedSize(route = 'app/api/cron/dm-queue/route.js'): { bytes: number; files: number; nft: string } {
+  const js = path.join(ROOT, DIST_DIR, 'server', route);
+  const nft = `${js}.nft.json`;
+  const listed = (JSON.parse(fs.readFileSync(nft, 'utf8')) as { files: string[] }).files;
+  const files = new Set([js, ...listed.map((f) => path.resolve(path.dirname(nft), f))]);
+  let bytes = 0;
+  for (const f of files) {
+    try {
+      const st = fs.statSync(f);
+      if (st.isFile()) bytes += st.size;
+    } catch {
+      // a listed file that is gone (an optional dependency) weighs nothing
+    }
+  }
+  return { bytes, files: files.size, nft: path.relative(ROOT, nft) };
+}

@@ -1,9 +1,12 @@
+import { capLessCells, type DrainResult, floorRatios, sameJobRatio } from './drain.ts';
 import { ENGINE_CONCURRENCY } from './drain-engine.ts';
 import { GRAPHILE_CONCURRENCY } from './drain-peers.ts';
 import type { EnvInfo } from './env.ts';
 import { PROVIDER_LATENCY_MS } from './http.ts';
+import { GRAPHILE_DM_CONCURRENCY } from './peers/graphile-dm.ts';
+import { PGBOSS_DM_PARALLEL } from './peers/pg-boss-dm.ts';
 import { fmt, fmtSpread } from './stats.ts';
-import { evaluateTargets, floorRatios, metMark, peerRatios, type Results } from './targets.ts';
+import { evaluateTargets, metMark, type Results } from './targets.ts';
 
 export interface ReportInput extends Results {
   command: string;
@@ -35,6 +38,15 @@ export function renderReport(r: ReportInput): string {
   out.push('');
   for (const [section, error] of Object.entries(r.errors)) out.push(`> **${section} failed:** ${error}`, '');
   if (r.drain) renderDrain(r, out);
+  if (r.history) renderHistory(r, out);
+  if (r.zeroWork) {
+    out.push(
+      '## Zero work',
+      '',
+      `One \`runJob(dmQueue)\` with nothing due (warm connection): ${r.zeroWork.roundTrips} database round trips — ${r.zeroWork.calls.map((c) => `${c.name} ×${c.calls}`).join(', ')}.`,
+      '',
+    );
+  }
   if (r.claim) renderClaim(r, out);
   if (r.http) renderHttp(r, out);
   renderAnalytics(r, out);
@@ -45,16 +57,8 @@ export function renderReport(r: ReportInput): string {
   return out.join('\n');
 }
 
-function renderDrain(r: ReportInput, out: string[]): void {
-  const d = r.drain!;
+function drainTable(rows: DrainResult[], out: string[]): void {
   out.push(
-    `## 1. Drain throughput (${r.drainItems.toLocaleString('en-US')} due items, ${d[0]?.perSec.runs ?? 0} runs each)`,
-    '',
-    `Engine: \`runJob(dmQueue)\` (run log, reap, \`claim_due_dms\` with caps over 200 accounts, the drain loop, \`settle_dms\`) with a zero-latency provider, DM_CONCURRENCY=${ENGINE_CONCURRENCY}; a drainer runs again while its run reports work remaining. ` +
-      `pg-boss: \`fetch(batchSize)\` → \`complete(ids)\` loop per instance. graphile-worker: \`run()\` with concurrency ${GRAPHILE_CONCURRENCY}, local queue 500, completeJobBatchDelay 0, no-op task; timed from the commit that adds the jobs to an empty job table. ` +
-      'Plain SQL: `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT B) RETURNING` + one bulk completion per batch. Each drainer has its own connections; rounds are interleaved. ' +
-      'CPU columns: the database backends’ CPU time (from /proc, PostgreSQL runs on this machine) and the bench process’s, inside the timed window — much less sensitive than items/s to other load on the machine.',
-    '',
     row([
       'Configuration',
       'items/s',
@@ -63,35 +67,73 @@ function renderDrain(r: ReportInput, out: string[]): void {
       'client CPU ms / 1,000',
       'server xacts / 1,000',
       'client round trips / 1,000',
+      'sent · cap breaches',
     ]),
-    row(['---', '---', '---', '---', '---', '---', '---']),
+    row(['---', '---', '---', '---', '---', '---', '---', '---']),
   );
-  for (const x of d) {
+  for (const x of rows) {
     out.push(
       row([
         x.label,
         fmtSpread(x.perSec, 0),
-        fmtSpread(x.ms, 0),
+        `${fmtSpread(x.ms, 0)}${x.startMs ? ` (start-up ${fmt(x.startMs, 0)})` : ''}`,
         fmtSpread(x.serverCpuMsPer1000, 0),
         fmtSpread(x.clientCpuMsPer1000, 0),
         fmtSpread(x.xactsPer1000, 1),
         x.roundTripsPer1000 === undefined ? '' : fmt(x.roundTripsPer1000, 1),
+        x.capBreaches === undefined ? '' : `${x.sent} · ${x.capBreaches}`,
       ]),
     );
   }
-  out.push('', 'Ratios (medians):', '');
-  for (const p of peerRatios(d)) {
-    out.push(
-      `- ${p.drainers} drainer(s): best engine (${p.engine.label}) ÷ best peer (${p.peer.label}) = ${fmt(p.engine.perSec.median / p.peer.perSec.median)}×`,
-    );
-  }
-  for (const f of floorRatios(d)) out.push(`- ${f.engine.label} ÷ ${f.floor.label} = ${fmt(f.ratio)}×`);
+}
+
+function renderDrain(r: ReportInput, out: string[]): void {
+  const d = r.drain!;
+  const runs = d[0]?.perSec.runs ?? 0;
+  out.push(
+    `## 1. Drain throughput (${r.drainItems.toLocaleString('en-US')} due items per run, ${runs} interleaved rounds)`,
+    '',
+    'Every run: its items are inserted, then `VACUUM ANALYZE` of the whole database (engine, floors, pgboss and graphile_worker schemas; this server runs with autovacuum off), then the window (clock, CPU, transaction count) starts. Each drainer has its own connections. CPU columns: the database backends’ CPU time (from /proc, PostgreSQL runs on this machine) and the bench process’s, inside the window — much less sensitive than items/s to other load on the machine. The provider answers at once.',
+    '',
+    '### 1a. Same job: DMs with per-account daily caps in the account’s zone, at most once, fair across accounts',
+    '',
+    `200 accounts in 6 zones; every 10th account has a cap of 5 a day, below its share, so some DMs must wait for the account’s next local day. ` +
+      `Engine: \`runJob(dmQueue)\` (run log, reap, \`claim_due_dms\`, the drain loop at DM_CONCURRENCY=${ENGINE_CONCURRENCY}, \`settle_dms\`), again while a run reports work remaining. ` +
+      `pg-boss (bench/peers/pg-boss-dm.ts): a job per DM with \`group: { id: account }\`, \`fetch({ batchSize, groupConcurrency: 1 })\`, per job one statement that checks and counts the cap for the local day and records the send (${PGBOSS_DM_PARALLEL} at a time), the DMs over the cap re-queued with \`startAfter\` = the account’s next local midnight, \`complete(ids)\`. ` +
+      `graphile-worker (bench/peers/graphile-dm.ts): a job per DM in a named queue per account (one at a time per account), concurrency ${GRAPHILE_DM_CONCURRENCY}, the same statement through \`helpers.query\`, over the cap \`helpers.addJob(…, { queueName, runAt })\`; no local queue (it breaks the named queues’ one-at-a-time, graphile/worker#621); its window includes its runners’ start-up (they start after the inserts). ` +
+      'Floors: the two-column table (`UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT B) RETURNING` + one bulk completion), and the same two statements on a copy of dm_queue (same columns, generated column, CHECKs and indexes; no triggers): no caps, no fairness, no state machine. ' +
+      'Cap breaches: (account, local day) pairs with more sends than the cap, counted from each system’s own record (dm_queue; the peers’ sends tables), worst run.',
+    '',
+  );
+  drainTable(
+    d.filter((x) => x.section === 'same-job'),
+    out,
+  );
+  const h = sameJobRatio(d);
+  out.push(
+    '',
+    `Same-job ratio: best engine (${h.engine.label}) ÷ best peer (${h.peer.label}) = **${fmt(h.ratio)}×**.`,
+    '',
+  );
+  for (const f of floorRatios(d, 'floor-dm')) out.push(`- ${f.engine.label} ÷ ${f.floor.label} = ${fmt(f.ratio)}×`);
+  for (const f of floorRatios(d, 'plain-sql')) out.push(`- ${f.engine.label} ÷ ${f.floor.label} = ${fmt(f.ratio)}×`);
+  out.push(
+    '',
+    '### 1b. Cap-less core: no-op items',
+    '',
+    `Engine: \`runJob(postScheduler)\` — queue_define’s claim/settle on a queue with no cap (posts over the same 200 accounts). pg-boss: \`fetch(batchSize)\` → \`complete(ids)\` per instance. graphile-worker: \`run()\` with concurrency ${GRAPHILE_CONCURRENCY}, local queue 500, completeJobBatchDelay 0, no-op task, started after the inserts. Each cell compares the engine with the best peer at the same batch (pg-boss) and drainers (both).`,
+    '',
+  );
+  drainTable(
+    d.filter((x) => x.section === 'cap-less'),
+    out,
+  );
+  out.push('');
+  for (const c of capLessCells(d)) out.push(`- ${c.engine.label} ÷ ${c.peer.label} = ${fmt(c.ratio)}×`);
   out.push(
     '',
     'Where the engine spends its time (last run of each configuration, client-side wait per SQL function):',
     '',
-  );
-  out.push(
     row(['Configuration', 'function', 'calls', 'ms total', 'ms / call']),
     row(['---', '---', '---', '---', '---']),
   );
@@ -99,6 +141,30 @@ function renderDrain(r: ReportInput, out: string[]): void {
     for (const [fn, s] of x.callStats!) out.push(row([x.label, fn, s.calls, fmt(s.ms, 0), fmt(s.ms / s.calls)]));
   }
   out.push('');
+}
+
+function renderHistory(r: ReportInput, out: string[]): void {
+  const x = r.history!;
+  out.push(
+    '## History cost',
+    '',
+    `\`claim_due_dms\` (batch 100, caps on) and \`settle_dms\` (every DM sent) with 10,000 pending DMs over 10,000 accounts: with no finished DM, then with ${x.full.history.toLocaleString('en-US')} finished ones (90 % sent, 10 % failed) over the past 100 days${r.quick ? ' (--quick: a smaller history than the 1,000,000 the target names)' : ''}. ${x.samplesPerRun} claim+settle cycles per run after 20 warm-up cycles; settled rows go back to pending outside the timed window.`,
+    '',
+    row(['Finished DMs', 'claim p50 ms', 'claim p99 ms', 'settle p50 ms', 'settle p99 ms']),
+    row(['---', '---', '---', '---', '---']),
+  );
+  for (const p of [x.none, x.full]) {
+    out.push(
+      row([
+        p.history.toLocaleString('en-US'),
+        fmtSpread(p.claimP50),
+        fmtSpread(p.claimP99),
+        fmtSpread(p.settleP50),
+        fmtSpread(p.settleP99),
+      ]),
+    );
+  }
+  out.push('', `p99 ratios (medians): claim ${fmt(x.claimRatio)}×, settle ${fmt(x.settleRatio)}×.`, '');
 }
 
 function renderClaim(r: ReportInput, out: string[]): void {
@@ -163,6 +229,11 @@ function renderHttp(r: ReportInput, out: string[]): void {
       ]),
     );
   }
+  const c = h.coldStart;
+  out.push(
+    '',
+    `Cold start: spawning \`next start\` (a new process, postgres.js) to the first byte of GET /api/cron/dm-queue with nothing due: ${fmtSpread(c.ms, 0)} ms over ${c.runs} runs. Traced function size: ${fmt(c.traced.bytes / 2 ** 20, 1)} MiB (${c.traced.files} files: the route and every file of \`${c.traced.nft}\`).`,
+  );
   const b = h.budget;
   out.push(
     '',
@@ -199,7 +270,7 @@ function renderAnalytics(r: ReportInput, out: string[]): void {
 
 function renderCost(r: ReportInput, out: string[]): void {
   out.push('## 6. Cost per 1,000 DMs', '');
-  for (const x of r.drain?.filter((y) => y.system === 'engine') ?? []) {
+  for (const x of r.drain?.filter((y) => y.system === 'engine-dm') ?? []) {
     out.push(
       `- ${x.label}: ${fmt(x.roundTripsPer1000 ?? Number.NaN, 1)} client round trips (counting Db wrapper), ${fmt(x.xactsPer1000.median, 1)} server transactions.`,
     );

@@ -1,13 +1,17 @@
 import type { AnalyticsResult } from './analytics.ts';
 import type { ClaimLatencyResult } from './claim-latency.ts';
-import { type DrainResult, headlineRatio } from './drain.ts';
+import { capLessCells, type DrainResult, floorRatios, sameJobRatio } from './drain.ts';
+import type { HistoryCostResult } from './history-cost.ts';
 import type { HttpResults } from './http.ts';
 import { fmt } from './stats.ts';
+import type { ZeroWorkResult } from './zero-work.ts';
 
 export interface Results {
   quick: boolean;
   drain?: DrainResult[];
   claim?: ClaimLatencyResult[];
+  history?: HistoryCostResult;
+  zeroWork?: ZeroWorkResult;
   http?: HttpResults;
   /** null: jobs/analytics.ts did not exist when the section came up. */
   analytics?: AnalyticsResult | null;
@@ -17,69 +21,112 @@ export interface Target {
   name: string;
   target: string;
   measured: string;
-  /** null: not measured (section failed, skipped or pending). */
+  /** null: not measured (section failed, skipped or pending), or a figure with no target. */
   met: boolean | null;
 }
 
-/** Engine vs plain SQL at the same batch size and drainer count (medians). */
-export function floorRatios(drain: DrainResult[]): { engine: DrainResult; floor: DrainResult; ratio: number }[] {
-  return drain
-    .filter((r) => r.system === 'engine')
-    .flatMap((engine) => {
-      const floor = drain.find(
-        (f) => f.system === 'plain-sql' && f.batch === engine.batch && f.drainers === engine.drainers,
-      );
-      return floor ? [{ engine, floor, ratio: engine.perSec.median / floor.perSec.median }] : [];
-    });
-}
+const per = (r: DrainResult) => `${r.label} ${fmt(r.perSec.median, 0)}/s`;
 
-/** Engine vs the best peer with the same number of drainers (medians). */
-export function peerRatios(drain: DrainResult[]): { drainers: number; engine: DrainResult; peer: DrainResult }[] {
-  return [1, 2].flatMap((drainers) => {
-    const same = drain.filter((r) => r.drainers === drainers);
-    const engines = same.filter((r) => r.system === 'engine');
-    const peers = same.filter((r) => r.system === 'pg-boss' || r.system === 'graphile-worker');
-    if (engines.length === 0 || peers.length === 0) return [];
-    const best = (rs: DrainResult[]) => rs.reduce((a, b) => (b.perSec.median > a.perSec.median ? b : a));
-    return [{ drainers, engine: best(engines), peer: best(peers) }];
-  });
+/** The engine's DM queue drained with the least client CPU per DM (µs per DM = ms per 1,000 DMs). */
+export function clientCpuPerDm(drain: DrainResult[]): DrainResult | undefined {
+  const engines = drain.filter((r) => r.system === 'engine-dm');
+  if (engines.length === 0) return undefined;
+  return engines.reduce((a, b) => (b.clientCpuMsPer1000.median < a.clientCpuMsPer1000.median ? b : a));
 }
 
 export function evaluateTargets(r: Results): Target[] {
   const targets: Target[] = [];
+  const notMeasured = (name: string, target: string) =>
+    targets.push({ name, target, measured: 'not measured', met: null });
   if (r.drain) {
-    const h = headlineRatio(r.drain);
+    const h = sameJobRatio(r.drain);
+    const breaches = r.drain
+      .filter((x) => x.capBreaches !== undefined)
+      .map((x) => `${x.system} ${x.capBreaches}`)
+      .filter((v, i, a) => a.indexOf(v) === i);
+    const worstBreach = Math.max(...r.drain.map((x) => x.capBreaches ?? 0));
     targets.push({
-      name: 'Drain vs best peer',
-      target: '≥ 1.0× (engine best median ÷ best peer median)',
-      measured: `${fmt(h.ratio)}× (${h.engine.label} ${fmt(h.engine.perSec.median, 0)}/s vs ${h.peer.label} ${fmt(h.peer.perSec.median, 0)}/s)`,
-      met: h.ratio >= 1.0,
+      name: 'Same-job drain vs best peer (DM job with caps)',
+      target: '≥ 2.0× (engine best median ÷ best peer median)',
+      measured: `${fmt(h.ratio)}× (${per(h.engine)} vs ${per(h.peer)})`,
+      met: h.ratio >= 2.0,
     });
-    const floors = floorRatios(r.drain);
-    const worst = floors.reduce((a, b) => (b.ratio < a.ratio ? b : a));
     targets.push({
-      name: 'Drain vs plain-SQL floor',
-      target: '≥ 0.6× at the same batch size (every engine configuration)',
-      measured: floors.map((f) => `b${f.engine.batch}/${f.engine.drainers}d ${fmt(f.ratio)}×`).join(', '),
-      met: worst.ratio >= 0.6,
+      name: 'Cap breaches in the DM job (every system, its own record)',
+      target: '0',
+      measured: [...new Set(breaches)].join(', '),
+      met: worstBreach === 0,
     });
-  } else targets.push({ name: 'Drain', target: '', measured: 'not measured', met: null });
+    const cells = capLessCells(r.drain);
+    if (cells.length) {
+      const worst = cells.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+      targets.push({
+        name: 'Cap-less drain vs best peer (no-op items, worst of 4 cells)',
+        target: '≥ 1.0×',
+        measured: `${fmt(worst.ratio)}× (${cells.map((c) => `b${c.engine.batch}/${c.engine.drainers}d ${fmt(c.ratio)}×`).join(', ')})`,
+        met: worst.ratio >= 1.0,
+      });
+    }
+    const dmFloor = floorRatios(r.drain, 'floor-dm');
+    if (dmFloor.length) {
+      const worst = dmFloor.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+      targets.push({
+        name: 'Engine vs the dm_queue-shape floor',
+        target: '≥ 0.6× at the same batch and drainers (every configuration)',
+        measured: dmFloor.map((f) => `b${f.engine.batch}/${f.engine.drainers}d ${fmt(f.ratio)}×`).join(', '),
+        met: worst.ratio >= 0.6,
+      });
+    }
+    const plain = floorRatios(r.drain, 'plain-sql');
+    if (plain.length) {
+      targets.push({
+        name: 'Engine vs the two-column plain-SQL floor',
+        target: 'reported (no target)',
+        measured: plain.map((f) => `b${f.engine.batch}/${f.engine.drainers}d ${fmt(f.ratio)}×`).join(', '),
+        met: null,
+      });
+    }
+    const cpu = clientCpuPerDm(r.drain);
+    if (cpu) {
+      targets.push({
+        name: 'Client CPU per DM (drain loop, zero-latency provider)',
+        target: '≤ 15 µs',
+        measured: `${fmt(cpu.clientCpuMsPer1000.median, 1)} µs (${cpu.label}; median of ${cpu.clientCpuMsPer1000.runs} runs)`,
+        met: cpu.clientCpuMsPer1000.median <= 15,
+      });
+    }
+  } else notMeasured('Drain (same job, cap-less, floors, client CPU)', '');
+  if (r.history) {
+    const x = r.history;
+    targets.push({
+      name: `History cost (${x.full.history.toLocaleString('en-US')} finished DMs vs none)`,
+      target: `≤ 1.3× claim and settle p99${r.quick ? ' (the target is stated for 1,000,000 finished DMs; --quick uses a smaller history)' : ''}`,
+      measured: `${fmt(x.ratio)}× (claim ${fmt(x.full.claimP99.median)} vs ${fmt(x.none.claimP99.median)} ms = ${fmt(x.claimRatio)}×, settle ${fmt(x.full.settleP99.median)} vs ${fmt(x.none.settleP99.median)} ms = ${fmt(x.settleRatio)}×)`,
+      met: x.ratio <= 1.3,
+    });
+  } else notMeasured('History cost', '≤ 1.3×');
   const biggest = r.claim?.at(-1);
-  targets.push(
-    biggest
-      ? {
-          name: `Claim p99 at ${biggest.pending.toLocaleString('en-US')} rows`,
-          target: `≤ 10 ms${r.quick ? ' (the target is stated for 1,000,000 rows; quick measures 200,000)' : ''}`,
-          measured: `${fmt(biggest.p99.median)} ms (median of ${biggest.p99.runs} runs; max ${fmt(biggest.p99.max)} ms)`,
-          met: biggest.p99.median <= 10,
-        }
-      : { name: 'Claim p99', target: '≤ 10 ms', measured: 'not measured', met: null },
-  );
+  if (biggest) {
+    targets.push({
+      name: `Claim p99 at ${biggest.pending.toLocaleString('en-US')} pending rows`,
+      target: `≤ 10 ms${r.quick ? ' (the target is stated for 1,000,000 rows; --quick measures 200,000)' : ''}`,
+      measured: `${fmt(biggest.p99.median)} ms (median of ${biggest.p99.runs} runs; max ${fmt(biggest.p99.max)} ms)`,
+      met: biggest.p99.median <= 10,
+    });
+  } else notMeasured('Claim p99', '≤ 10 ms');
+  if (r.zeroWork) {
+    targets.push({
+      name: 'Zero-work round trips (one dm-queue run, nothing due)',
+      target: '≤ 2',
+      measured: `${r.zeroWork.roundTrips} (${r.zeroWork.calls.map((c) => `${c.name}${c.calls > 1 ? ` ×${c.calls}` : ''}`).join(', ')})`,
+      met: r.zeroWork.roundTrips <= 2,
+    });
+  } else notMeasured('Zero-work round trips', '≤ 2');
   if (r.http) {
     for (const t of r.http.throughput) {
       targets.push({
         name: `HTTP end to end, DM_CONCURRENCY=${t.concurrency}`,
-        target: '≥ 90 % of ideal (concurrency × budget ÷ latency)',
+        target: `≥ 90 % of ideal (concurrency × budget ÷ latency)${r.quick ? ' (stated for 55 s budgets; --quick uses 15 s)' : ''}`,
         measured: `${fmt(t.ofIdeal.median * 100, 1)} % (${fmt(t.sent.median, 0)} of ${fmt(t.ideal, 0)})`,
         met: t.ofIdeal.median >= 0.9,
       });
@@ -91,7 +138,20 @@ export function evaluateTargets(r: Results): Target[] {
       measured: `max ${fmt(b.overshoot.max, 0)} ms past the budget`,
       met: b.overshoot.max < 1000,
     });
-  } else targets.push({ name: 'HTTP / budget', target: '', measured: 'not measured', met: null });
+    const c = r.http.coldStart;
+    targets.push({
+      name: 'Cold start (next start → first byte of a cron route, postgres.js)',
+      target: 'reported (no target)',
+      measured: `${fmt(c.ms.median, 0)} ms (median of ${c.runs}; ${fmt(c.ms.min, 0)}–${fmt(c.ms.max, 0)} ms)`,
+      met: null,
+    });
+    targets.push({
+      name: 'Traced function size (dm-queue route)',
+      target: 'reported (no target)',
+      measured: `${fmt(c.traced.bytes / 2 ** 20, 1)} MiB in ${c.traced.files} files`,
+      met: null,
+    });
+  } else notMeasured('HTTP / budget / cold start', '');
   if (r.analytics) {
     targets.push({
       name: 'Chunked analytics vs one GROUP BY',
