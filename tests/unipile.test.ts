@@ -140,20 +140,45 @@ const CASES: Case[] = [
     write: retry('errors/too_many_requests', 7000, true),
   },
   { status: 429, type: 'errors/too_many_requests', write: retry('errors/too_many_requests', undefined, true) },
-  { status: 500, type: 'errors/unexpected_error', write: retry('errors/unexpected_error') },
+  // 5xx (B10): a write is retried only for the 503 types Unipile documents as "the request was not carried out"
+  // (no session, channel or handler to carry it to LinkedIn, network down, service unavailable); any other 5xx may
+  // have reached LinkedIn, so a write is uncertain. Reads are retried.
+  {
+    status: 500,
+    type: 'errors/unexpected_error',
+    write: { cls: UncertainError, code: 'errors/unexpected_error' },
+    read: retry('errors/unexpected_error'),
+  },
   {
     status: 500,
     type: 'errors/provider_error',
     headers: { 'Retry-After': '2' },
-    write: retry('errors/provider_error', 2000),
+    write: { cls: UncertainError, code: 'errors/provider_error' },
+    read: retry('errors/provider_error', 2000),
   },
-  { status: 502, type: 'errors/bad_gateway', write: retry('errors/bad_gateway') },
+  {
+    status: 502,
+    type: 'errors/bad_gateway',
+    write: { cls: UncertainError, code: 'errors/bad_gateway' },
+    read: retry('errors/bad_gateway'),
+  },
   {
     status: 503,
     type: 'errors/service_unavailable',
     headers: { 'Retry-After': '30' },
     write: retry('errors/service_unavailable', 30_000),
   },
+  ...['errors/no_client_session', 'errors/no_channel', 'errors/no_handler', 'errors/network_down'].map(
+    (type): Case => ({ status: 503, type, write: retry(type) }),
+  ),
+  {
+    status: 503,
+    type: 'errors/something_new',
+    write: { cls: UncertainError, code: 'errors/something_new' },
+    read: retry('errors/something_new'),
+  },
+  { status: 503, type: undefined, write: { cls: UncertainError, code: 'http_503' }, read: retry('http_503') },
+  { status: 501, type: undefined, write: perm('http_501') },
   {
     status: 504,
     type: 'errors/request_timeout',
@@ -162,7 +187,12 @@ const CASES: Case[] = [
   },
   { status: 409, type: 'errors/conflict', write: perm('errors/conflict') },
   { status: 418, type: undefined, write: perm('http_418') },
-  { status: 507, type: 'errors/insufficient_storage', write: retry('errors/insufficient_storage') },
+  {
+    status: 507,
+    type: 'errors/insufficient_storage',
+    write: { cls: UncertainError, code: 'errors/insufficient_storage' },
+    read: retry('errors/insufficient_storage'),
+  },
 ];
 
 const ROWS = CASES.flatMap((c) =>
@@ -215,11 +245,12 @@ describe('unipile error mapping', () => {
   // HTTP, in tests/untrusted-retry-after.test.ts.
 
   test.each([
-    { op: 'sendMessage' as Op, status: 502, cls: RetryableError },
+    { op: 'sendMessage' as Op, status: 502, cls: UncertainError },
+    { op: 'sendMessage' as Op, status: 503, cls: UncertainError },
     { op: 'listRelations' as Op, status: 502, cls: RetryableError },
     { op: 'sendMessage' as Op, status: 404, cls: PermanentError },
     { op: 'publishPost' as Op, status: 504, cls: UncertainError },
-    { op: 'sendInvitation' as Op, status: 502, cls: RetryableError },
+    { op: 'sendInvitation' as Op, status: 502, cls: UncertainError },
     { op: 'sendInvitation' as Op, status: 504, cls: UncertainError },
   ])('$op: non-JSON (HTML) $status page is classified by status', async ({ op, status, cls }) => {
     const html = `<html><head><style>body{color:red}</style><title>${status} Error</title></head><body><h1>Bad Gateway</h1><p>nginx</p></body></html>`;
@@ -238,7 +269,7 @@ describe('unipile error mapping', () => {
       http.post(`${BASE}/api/v1/chats`, () => HttpResponse.html(`<p>${'x'.repeat(5000)}</p>`, { status: 503 })),
     );
     const e = (await caught(callOp(unipile, 'sendMessage'))) as Error;
-    expect(e).toBeInstanceOf(RetryableError);
+    expect(e).toBeInstanceOf(UncertainError);
     expect(e.message.length).toBeLessThan(300);
   });
 
@@ -799,14 +830,7 @@ describe('unipile sendInvitation', () => {
       (type): InviteCase => ({ status: 403, type, cls: AccountError, code: type, accountStatus: 'paused' }),
     ),
     // Unipile's own failures, as for sendMessage.
-    {
-      status: 500,
-      type: 'errors/provider_error',
-      cls: RetryableError,
-      code: 'errors/provider_error',
-      retryAfterMs: undefined,
-      cooldownKey: false,
-    },
+    { status: 500, type: 'errors/provider_error', cls: UncertainError, code: 'errors/provider_error' },
     {
       status: 503,
       type: 'errors/no_client_session',

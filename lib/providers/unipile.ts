@@ -133,6 +133,22 @@ const ErrorBody = z.looseObject({
   type: z.string().optional().catch(undefined),
 });
 
+/**
+ * The 503 types of Unipile's v1 reference (POST /api/v1/chats, /api/v1/users/invite, the same list on every endpoint):
+ * "No client session is currently running", "No channel to client session", "Handler missing for that request",
+ * "Network is down on server side. Please wait a moment and retry", "Please try again later". Each says the request
+ * found nothing to carry it to LinkedIn, so a write answered with one of them did not take effect and is retried.
+ * 500 (unexpected_error "Something went wrong", provider_error "The provider is experiencing operational problems")
+ * says nothing of the kind. Evidence: docs/guarantees.md, "Unipile 5xx".
+ */
+const NOT_CARRIED_OUT_503 = new Set([
+  'errors/no_client_session',
+  'errors/no_channel',
+  'errors/no_handler',
+  'errors/network_down',
+  'errors/service_unavailable',
+]);
+
 // ---- invitation error types (POST /api/v1/users/invite answers them with 422) ----
 
 /**
@@ -265,11 +281,15 @@ export function errorForStatus(op: Op, kind: Kind, res: Pick<RawResponse, 'statu
       cooldownKey: true,
     });
   }
-  if (status === 504) {
-    // Unipile's request_timeout: LinkedIn may still have processed the request.
-    return kind === 'write' ? new UncertainError(message, { code }) : new RetryableError(message, { code });
-  }
+  // Unipile documents 501 as "Requested feature is planned but has not been implemented yet": nothing happened, and
+  // nothing will until it is.
+  if (status === 501) return new PermanentError(message, { code });
   if (status >= 500) {
+    // A write is retried only when Unipile says it was not carried out (NOT_CARRIED_OUT_503); any other 5xx (500
+    // unexpected_error / provider_error, 502, 504 request_timeout, an untyped gateway page) may have reached LinkedIn.
+    if (kind === 'write' && !(status === 503 && type !== undefined && NOT_CARRIED_OUT_503.has(type))) {
+      return new UncertainError(`${message}; it may have taken effect`, { code });
+    }
     return new RetryableError(message, { code, retryAfterMs: retryAfterOf(res) });
   }
   if (status >= 400) return new PermanentError(message, { code });
