@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
+    include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'],
     exclude: ['tests/faults/**', 'node_modules/**'],
     setupFiles: ['tests/setup/log-capture.ts'],
     testTimeout: 60_000,

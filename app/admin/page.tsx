@@ -5,10 +5,12 @@ import { adminJobs } from '../../lib/admin/jobs.ts';
 import { adminOverview, recentRuns } from '../../lib/admin/queries.ts';
 import { requireAdminPage } from '../../lib/admin/session.ts';
 import { getDb, resolveDbConfig } from '../../lib/db/index.ts';
+import { demoParts } from '../../lib/deployment.ts';
 import { toErrorMessage } from '../../lib/log.ts';
 import { AccountUsage } from './account-usage.tsx';
 import { AutoRefresh } from './auto-refresh.tsx';
 import { DailyChart } from './daily-chart.tsx';
+import { DemoBanner } from './demo-banner.tsx';
 import { JobsTable } from './jobs-table.tsx';
 import { OpenBanner } from './open-banner.tsx';
 import { ProblemItems } from './problem-items.tsx';
@@ -68,10 +70,11 @@ export default async function AdminPage({ searchParams }: { searchParams: Search
   return (
     <main className="admin">
       {open ? <OpenBanner /> : null}
+      <DemoBanner parts={demoParts()} />
       <header className="top">
         <h1>pg-cron-jobs · admin</h1>
         <span className="muted">
-          {resolveDbConfig().transport} · rendered {now.toISOString().slice(11, 19)} UTC
+          {resolveDbConfig().transport ?? 'no database'} · rendered {now.toISOString().slice(11, 19)} UTC
         </span>
         <AutoRefresh seconds={5} />
       </header>
