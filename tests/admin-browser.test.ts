@@ -413,6 +413,11 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
     expect(await page.locator('th[data-queue="invitation"]').textContent()).toMatch(
       /^Invitations this week(from \w{3} \d{1,2} \w{3})?$/,
     );
+    // What retention keeps: a row per kind with its retention (defaults: 2 days of skipped runs, 30 of others).
+    expect(
+      await page.locator('tr[data-retention]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-retention'))),
+    ).toEqual(['skipped_runs', 'runs', 'webhook_deliveries', 'sync_jobs']);
+    expect(await page.locator('tr[data-retention="runs"] td').nth(1).textContent()).toBe('30 days');
     expect(await page.getByText('/admin is open to anyone').count()).toBe(0);
     expect(cspViolations).toEqual([]);
   });

@@ -7,6 +7,8 @@ import { requireAdminPage } from '../../lib/admin/session.ts';
 import { getDb, resolveDbConfig } from '../../lib/db/index.ts';
 import { demoParts } from '../../lib/deployment.ts';
 import { toErrorMessage } from '../../lib/log.ts';
+import { retentionOverview } from '../../lib/retention/queries.ts';
+import { retentionDays } from '../../lib/retention/settings.ts';
 import { AccountUsage } from './account-usage.tsx';
 import { AutoRefresh } from './auto-refresh.tsx';
 import { DailyChart } from './daily-chart.tsx';
@@ -16,6 +18,7 @@ import { OpenBanner } from './open-banner.tsx';
 import { ProblemItems } from './problem-items.tsx';
 import { QueueDepth } from './queue-depth.tsx';
 import { RecentRuns, RUN_STATUSES } from './recent-runs.tsx';
+import { RetentionTable } from './retention-table.tsx';
 import './admin.css';
 
 export const dynamic = 'force-dynamic';
@@ -44,9 +47,10 @@ export default async function AdminPage({ searchParams }: { searchParams: Search
   let body: React.ReactNode;
   try {
     const db = await getDb();
-    const [overview, runs] = await Promise.all([
+    const [overview, runs, kept] = await Promise.all([
       adminOverview(db, { jobs: names, now }),
       recentRuns(db, { ...filter, limit: 50 }),
+      retentionOverview(db, retentionDays(), now),
     ]);
     body = (
       <>
@@ -57,6 +61,7 @@ export default async function AdminPage({ searchParams }: { searchParams: Search
         <DailyChart days={overview.daily} />
         <ProblemItems items={overview.problems} queues={overview.queues} now={now} />
         <RecentRuns runs={runs} jobs={names} job={filter.job} status={filter.status} now={now} />
+        <RetentionTable rows={kept} />
       </>
     );
   } catch (e) {
