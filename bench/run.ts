@@ -57,7 +57,7 @@ const P = quick
       budgetRuns: 5,
     }
   : {
-      drainItems: 20_000,
+      drainItems: 10_000,
       claimSizes: [10_000, 1_000_000],
       claimSamples: 300,
       history: 1_000_000,
