@@ -1,4 +1,4 @@
-import vercel from '../vercel.json' with { type: 'json' };
+import { schedules } from '../lib/schedules.ts';
 
 export default function Home() {
   return (
@@ -18,9 +18,9 @@ export default function Home() {
       </ul>
       <h2>Schedules</h2>
       <ul>
-        {vercel.crons.map((c) => (
+        {schedules().map((c) => (
           <li key={c.path}>
-            <code>{c.path}</code> <code>{c.schedule}</code>
+            <code>{c.path}</code> <code>{c.schedule}</code> {c.timezone}
           </li>
         ))}
       </ul>

@@ -1,10 +1,12 @@
 import { getDb } from './db/index.ts';
 import { DeploymentError, deployment } from './deployment.ts';
 import { log, toErrorMessage } from './log.ts';
-import { intervalMs, nextFireAfter, previousFireBefore, schedules } from './schedules.ts';
+import { intervalMs, nextFireAfter, previousFireBefore, type Schedule, schedules } from './schedules.ts';
 
 export interface JobHealth {
   schedule: string;
+  /** The zone the schedule is read in (UTC for vercel.json `crons`). */
+  timezone: string;
   enabled: boolean;
   lastSuccessAt: string | null;
   lastRunStatus: string | null;
@@ -48,17 +50,18 @@ export function isOverdue(
   expression: string,
   now: Date,
   grace: number,
+  timezone = 'UTC',
 ): boolean {
   if (!row.enabled) return false;
-  const due = previousFireBefore(expression, new Date(now.getTime() - grace));
+  const due = previousFireBefore(expression, new Date(now.getTime() - grace), timezone);
   if (!due) return false;
   if (row.last_success_at) return new Date(row.last_success_at).getTime() < due.getTime();
   const installed = row.installed_at ? new Date(row.installed_at).getTime() : now.getTime();
-  return now.getTime() > installed + intervalMs(expression, new Date(installed)) + grace;
+  return now.getTime() > installed + intervalMs(expression, new Date(installed), timezone) + grace;
 }
 
-export async function healthReport(now: Date = new Date()): Promise<HealthReport> {
-  const list = schedules();
+/** `list`: the schedules of vercel.json (both keys); a test may pass its own. */
+export async function healthReport(now: Date = new Date(), list: Schedule[] = schedules()): Promise<HealthReport> {
   const config = deployment();
   const verdict = { problems: config.problems, warnings: config.warnings };
   if (config.problems.length > 0) log('error', 'health: misconfigured', { problems: config.problems });
@@ -75,10 +78,11 @@ export async function healthReport(now: Date = new Date()): Promise<HealthReport
     for (const s of list) {
       jobs[s.job] = {
         schedule: s.schedule,
+        timezone: s.timezone,
         enabled: true,
         lastSuccessAt: null,
         lastRunStatus: null,
-        nextDueAt: nextFireAfter(s.schedule, now)?.toISOString() ?? null,
+        nextDueAt: nextFireAfter(s.schedule, now, s.timezone)?.toISOString() ?? null,
         overdue: false,
       };
     }
@@ -96,14 +100,16 @@ export async function healthReport(now: Date = new Date()): Promise<HealthReport
       last_success_at: null,
       installed_at: null,
     };
-    const overdue = isOverdue(row, s.schedule, now, grace);
+    // A Schedules run may start up to its jitter after the scheduled time: that much more grace.
+    const overdue = isOverdue(row, s.schedule, now, grace + s.jitterMinutes * 60_000, s.timezone);
     anyOverdue ||= overdue;
     jobs[s.job] = {
       schedule: s.schedule,
+      timezone: s.timezone,
       enabled: row.enabled,
       lastSuccessAt: row.last_success_at,
       lastRunStatus: row.last_run_status,
-      nextDueAt: nextFireAfter(s.schedule, now)?.toISOString() ?? null,
+      nextDueAt: nextFireAfter(s.schedule, now, s.timezone)?.toISOString() ?? null,
       overdue,
     };
   }

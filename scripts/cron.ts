@@ -1,17 +1,18 @@
-// npm run cron: the local stand-in for Vercel Cron. Reads vercel.json, fires each route on its schedule (UTC) with
-// Authorization: Bearer $CRON_SECRET, prints one line per run.
+// npm run cron: the local stand-in for Vercel Cron. Reads vercel.json (`crons` and `schedules`), fires each route on its
+// schedule in its own zone with Authorization: Bearer $CRON_SECRET as Vercel does, prints one line per run.
 //   npm run cron                      run the schedules until Ctrl-C (first catching up on fires missed while stopped)
 //   npm run cron -- --no-catch-up     ... without the catch-up
-//   npm run cron -- --once <job>      fire one job now and exit
-//   npm run cron -- --all             fire every job now and exit
+//   npm run cron -- --once <job>      fire one job now and exit (a manual call: never deduplicated)
+//   npm run cron -- --all             fire every job now and exit (manual too)
 import fs from 'node:fs';
 import { Cron } from 'croner';
-import { previousFireBefore, type Schedule, schedules } from '../lib/schedules.ts';
+import { parseCron, previousFireBefore, readSchedules, type Schedule } from '../lib/schedules.ts';
 
 if (fs.existsSync('.env.local')) process.loadEnvFile('.env.local');
 const base = (process.env.APP_URL || `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/$/, '');
 const secret = process.env.CRON_SECRET;
-const list = schedules();
+// The project's vercel.json as it is now (not as bundled): edit it, restart the runner.
+const { schedules: list, unsupported } = readSchedules(JSON.parse(fs.readFileSync('vercel.json', 'utf8')));
 const args = process.argv.slice(2);
 
 if (args.includes('--help') || args.includes('-h')) {
@@ -50,13 +51,28 @@ function line(s: Schedule, text: string): void {
   console.log(`${new Date().toISOString()}  ${s.job.padEnd(16)} ${text}`);
 }
 
-async function fire(s: Schedule): Promise<boolean> {
+/**
+ * A scheduled fire is sent as Vercel sends it (its user agent and `x-vercel-cron-schedule`), so the route places it in
+ * its occurrence and a second delivery of that slot is answered `duplicate_delivery`, as on Vercel. --once and --all
+ * are manual calls: no Vercel headers, never deduplicated.
+ */
+function headersFor(s: Schedule, kind: 'scheduled' | 'manual'): Record<string, string> {
+  if (kind === 'manual')
+    return { authorization: `Bearer ${secret}`, 'user-agent': 'pg-cron-jobs local runner (manual)' };
+  return {
+    authorization: `Bearer ${secret}`,
+    'user-agent': 'vercel-cron/1.0 (local runner)',
+    'x-vercel-cron-schedule': s.schedule,
+  };
+}
+
+async function fire(s: Schedule, kind: 'scheduled' | 'manual' = 'scheduled'): Promise<boolean> {
   const started = Date.now();
   // The app may be restarting (next dev reloads): try a few times before reporting the run as missed.
   for (let attempt = 1; attempt <= 5; attempt++) {
     try {
       const res = await fetch(`${base}${s.path}`, {
-        headers: { authorization: `Bearer ${secret}`, 'user-agent': 'vercel-cron/1.0 (local runner)' },
+        headers: headersFor(s, kind),
         signal: AbortSignal.timeout(15 * 60_000),
       });
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
@@ -103,12 +119,18 @@ async function catchUp(): Promise<void> {
   const due = list.filter((s) => {
     const h = jobs[s.job];
     if (!h || h.enabled === false) return false;
-    const previous = previousFireBefore(s.schedule, now);
+    let previous: Date | null;
+    try {
+      previous = previousFireBefore(s.schedule, now, s.timezone);
+    } catch {
+      return false; // reported as not scheduled below
+    }
     return previous !== null && (!h.lastSuccessAt || new Date(h.lastSuccessAt) < previous);
   });
   if (due.length === 0) return;
   console.log(`catching up on ${due.map((s) => s.job).join(', ')} (their last scheduled fire has no success yet)`);
-  await Promise.all(due.map(fire));
+  // Sent as the missed fire itself: if that occurrence did start after all, the route answers duplicate_delivery.
+  await Promise.all(due.map((s) => fire(s)));
 }
 
 if (args[0] === '--once' || args[0] === '--all') {
@@ -118,7 +140,7 @@ if (args[0] === '--once' || args[0] === '--all') {
     process.exit(2);
   }
   await waitForApp();
-  const results = await Promise.all(chosen.map(fire));
+  const results = await Promise.all(chosen.map((s) => fire(s, 'manual')));
   process.exit(results.every(Boolean) ? 0 : 1);
 }
 
@@ -126,14 +148,21 @@ await waitForApp();
 // Shown as localhost: next dev serves its scripts to the origin it announced, and that is localhost.
 const shown = process.env.APP_URL ? base : `http://localhost:${process.env.PORT || 3000}`;
 const door = process.env.ADMIN_PASSWORD ? 'password: ADMIN_PASSWORD' : 'open in development: ADMIN_PASSWORD is not set';
-console.log(`local cron runner: ${list.length} schedules from vercel.json against ${base} (UTC)`);
+console.log(`local cron runner: ${list.length} schedules from vercel.json against ${base}`);
+for (const u of unsupported) console.log(`  not run: ${u.message}`);
 console.log(`  dashboard  ${shown}/admin  (${door})`);
 console.log(`  health     ${shown}/api/health`);
 for (const s of list) {
+  try {
+    parseCron(s.schedule, s.timezone);
+  } catch (e) {
+    line(s, `not scheduled: ${(e as Error).message} (npm run check:vercel)`);
+    continue;
+  }
   // protect: a run still going when the next fire comes is not doubled locally.
-  const job = new Cron(s.schedule, { timezone: 'UTC', protect: true }, async () => {
+  const job = new Cron(s.schedule, { timezone: s.timezone, protect: true }, async () => {
     await fire(s);
   });
-  line(s, `${s.schedule}  next ${job.nextRun()?.toISOString()}`);
+  line(s, `${s.schedule} (${s.timezone}, ${s.source})  next ${job.nextRun()?.toISOString()}`);
 }
 if (!args.includes('--no-catch-up')) await catchUp();

@@ -156,6 +156,23 @@ describe('cron route runs', () => {
     expect(await res.json()).toMatchObject({ trigger: 'cron', budgetMs: 55_000 });
   });
 
+  test('a second Vercel delivery of one slot is a 200 duplicate_delivery; curl and Run now are never deduplicated', async () => {
+    await seedDue(2);
+    const vercel = {
+      ...auth(`Bearer ${SECRET}`),
+      'user-agent': 'vercel-cron/1.0',
+      'x-vercel-cron-schedule': '*/15 * * * *',
+    };
+    const first = await (await call(GET, '', vercel)).json();
+    expect(first).toMatchObject({ trigger: 'cron', status: 'ok', succeeded: 2, executionId: expect.any(String) });
+    const again = await call(GET, '', vercel);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ status: 'skipped', reason: 'duplicate_delivery', runId: first.runId });
+    const manual = [await call(GET), await call(POST)].map((r) => r.json());
+    for (const m of await Promise.all(manual)) expect(m).toMatchObject({ trigger: 'manual', status: 'ok' });
+    expect(await sql(db, 'select 1 from job_runs')).toHaveLength(3);
+  });
+
   test('dryRun claims nothing and reports what is due', async () => {
     await seedDue(4);
     const res = await call(GET, '?dryRun=1');

@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vite
 import { GET } from '../app/api/health/route.ts';
 import { setDb } from '../lib/db/index.ts';
 import { type Db, DbError } from '../lib/db/types.ts';
-import { graceMs, isOverdue } from '../lib/health.ts';
-import { nextFireAfter, schedules } from '../lib/schedules.ts';
+import { graceMs, healthReport, isOverdue } from '../lib/health.ts';
+import { nextFireAfter, readSchedules, schedules } from '../lib/schedules.ts';
 import { forEachEngine, sql } from './helpers/db.ts';
 
 const MIN = 60_000;
@@ -214,5 +214,46 @@ describe('GET /api/health without a database', () => {
     expect(Object.keys(body.jobs).sort()).toEqual([...jobNames].sort());
     for (const job of jobNames) expect(body.jobs[job]).toMatchObject({ overdue: false, lastSuccessAt: null });
     expect(JSON.stringify(body)).not.toContain('ECONNREFUSED');
+  });
+});
+
+forEachEngine('healthReport over both vercel.json keys', (ctx) => {
+  // A cron (UTC) and a schedule at 09:00 Berlin with a 5-minute jitter, across the spring DST change (2026-03-29).
+  const list = readSchedules({
+    crons: [{ path: '/api/cron/dm-queue', schedule: '*/15 * * * *' }],
+    schedules: {
+      'morning-report': { schedule: '0 9 * * *', timezone: 'Europe/Berlin', jitter: 5, path: '/api/cron/analytics' },
+    },
+  }).schedules;
+  beforeAll(() => setDb(ctx.db));
+  afterAll(() => setDb(undefined));
+  afterEach(async () => {
+    await sql(ctx.db, 'truncate job_runs, cron_state');
+  });
+  const succeeded = (job: string, atIso: string) =>
+    sql(
+      ctx.db,
+      "insert into job_runs (job, trigger, status, started_at, finished_at) values ($1, 'cron', 'ok', $2, $2)",
+      [job, atIso],
+    );
+
+  test('each job is judged in its own zone, the jitter added to the grace', async () => {
+    await succeeded('dm-queue', '2026-03-29T07:00:10Z');
+    await succeeded('analytics', '2026-03-28T09:01:00Z'); // Saturday, after its 09:00 Berlin (08:00 UTC) fire
+    // Sunday, summer time: 09:00 Berlin is 07:00 UTC. Grace 10 + jitter 5 minutes: healthy until 07:15 UTC.
+    const early = await healthReport(new Date('2026-03-29T07:14:00Z'), list);
+    expect(early.jobs.analytics).toMatchObject({
+      schedule: '0 9 * * *',
+      timezone: 'Europe/Berlin',
+      overdue: false,
+      nextDueAt: '2026-03-30T07:00:00.000Z', // tomorrow's 09:00 Berlin
+    });
+    expect(early.jobs['dm-queue']).toMatchObject({ timezone: 'UTC', overdue: false });
+    const late = await healthReport(new Date('2026-03-29T07:16:00Z'), list);
+    expect(late.jobs.analytics!.overdue).toBe(true);
+    expect(late.status).toBe('degraded');
+    // Read in UTC, the same schedule would not be due before 09:00 UTC: the zone is what makes it overdue.
+    const asUtc = list.map((s) => ({ ...s, timezone: 'UTC' }));
+    expect((await healthReport(new Date('2026-03-29T07:16:00Z'), asUtc)).jobs.analytics!.overdue).toBe(false);
   });
 });

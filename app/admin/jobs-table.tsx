@@ -40,6 +40,7 @@ export function JobsTable({ list, state, now }: { list: AdminJob[]; state: JobOv
                     {j.description}
                     <div className="muted">
                       <code>{j.schedule ?? '—'}</code>
+                      {j.timezone ? ` · ${j.timezone}` : ''}
                     </div>
                   </td>
                   <td data-label="Last run">
@@ -68,7 +69,9 @@ export function JobsTable({ list, state, now }: { list: AdminJob[]; state: JobOv
                     ) : j.nextRunAt ? (
                       <>
                         {relative(j.nextRunAt, now)}
-                        <div className="muted">{utc(j.nextRunAt)}</div>
+                        <div className="muted">
+                          {j.timezone && j.timezone !== 'UTC' ? j.nextRunLocal : utc(j.nextRunAt)}
+                        </div>
                       </>
                     ) : (
                       '—'

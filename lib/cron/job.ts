@@ -2,7 +2,8 @@ import type { Db } from '../db/types.ts';
 import type { Budget } from './budget.ts';
 import type { PolicyOverride } from './policy.ts';
 
-export type Trigger = 'cron' | 'manual' | 'continuation';
+/** `external`: another scheduler than Vercel's (Cloud Scheduler, GitHub Actions, Supabase Cron; lib/cron/occurrence.ts). */
+export type Trigger = 'cron' | 'external' | 'manual' | 'continuation';
 export type RunStatus = 'ok' | 'partial' | 'skipped' | 'error';
 
 /** What a job reports; every field the summary has, 0 when unused. */
@@ -46,6 +47,8 @@ export interface JobDefinition {
   name: string;
   /** Five-field cron expression: `vercel.json` must schedule the job's route with it (npm run check:vercel). */
   schedule?: string;
+  /** IANA zone of `schedule` (default UTC); a zone other than UTC needs a `schedules` entry, not a cron. */
+  timezone?: string;
   /** Must equal the route file's `export const maxDuration` (a test checks). */
   maxDuration: number;
   /** Default items per run when ?limit is not given. */

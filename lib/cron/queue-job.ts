@@ -14,6 +14,8 @@ export interface QueueJobSpec<I extends { id: string }, R, S> {
   name: string;
   /** Five-field cron expression; `vercel.json` must schedule the job's route with it (npm run check:vercel). */
   schedule: string;
+  /** IANA zone of `schedule` (default UTC). */
+  timezone?: string;
   /** Must equal the route file's `export const maxDuration` (a test checks). */
   maxDuration: number;
   /** Items per run when ?limit is not given. */
@@ -55,6 +57,7 @@ export function defineQueueJob<I extends { id: string }, R, S>(spec: QueueJobSpe
     ...defineJob({
       name: spec.name,
       schedule: spec.schedule,
+      timezone: spec.timezone,
       maxDuration: spec.maxDuration,
       defaultLimit: spec.defaultLimit,
       maxContinuations: spec.maxContinuations,

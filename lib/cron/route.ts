@@ -4,7 +4,8 @@ import { cannotRunJobs } from '../deployment.ts';
 import { log, toErrorMessage } from '../log.ts';
 import { checkBearer } from './auth.ts';
 import { budgetFor } from './budget.ts';
-import type { JobDefinition, Trigger } from './job.ts';
+import type { JobDefinition } from './job.ts';
+import { deliveryOf } from './occurrence.ts';
 import { parseRunParams } from './params.ts';
 import { type RunSummary, runJob } from './run.ts';
 
@@ -17,12 +18,6 @@ export interface CronRouteOptions {
   schedule?: (task: () => Promise<void>) => void;
   /** Sends the continuation request; injectable for tests. */
   fetch?: typeof fetch;
-}
-
-function triggerOf(request: Request, depth: number): Trigger {
-  if (depth > 0) return 'continuation';
-  // Vercel Cron sends this user agent; everything else (curl, the admin's Run now, the local runner) is manual.
-  return request.headers.get('user-agent')?.startsWith('vercel-cron/') ? 'cron' : 'manual';
 }
 
 /**
@@ -52,9 +47,13 @@ export function cronRoute(job: JobDefinition, options: CronRouteOptions = {}) {
     let summary: RunSummary;
     try {
       const db = await getDb();
+      // Who called (cron, external, manual, continuation) and which scheduled occurrence it delivers, if any.
+      const delivery = deliveryOf(request, job.name, depth);
       summary = await runJob(job, {
         db,
-        trigger: triggerOf(request, depth),
+        trigger: delivery.trigger,
+        executionId: delivery.executionId,
+        scheduledAt: delivery.scheduledAt,
         budgetMs: budgetFor(job.maxDuration, parsed.params.budgetMs),
         limit: parsed.params.limit,
         dryRun: parsed.params.dryRun,

@@ -20,6 +20,9 @@ export interface RunSummary {
   budgetMs: number;
   depth: number;
   reason?: string;
+  /** The occurrence this delivery was for (lib/cron/occurrence.ts); absent for manual calls and continuations. */
+  executionId?: string;
+  scheduledAt?: string;
   error?: string;
   cursor?: unknown;
   details?: JobResult['details'];
@@ -32,6 +35,9 @@ export interface RunOptions {
   limit?: number;
   dryRun?: boolean;
   depth?: number;
+  /** The scheduled occurrence being delivered: at most one started run per (job, executionId). */
+  executionId?: string | null;
+  scheduledAt?: Date | null;
   now?: () => Date;
   signal?: AbortSignal;
 }
@@ -47,7 +53,10 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
   const now = options.now ?? (() => new Date());
   const budget = new Budget(options.budgetMs, () => now().getTime());
   const depth = options.depth ?? 0;
-  const base = { job: job.name, trigger: options.trigger, budgetMs: options.budgetMs, depth };
+  // A dry run looks without doing: it must not take the occurrence from the delivery that will do the work.
+  const executionId = options.dryRun ? null : (options.executionId ?? null);
+  const occurrence = executionId ? { executionId, scheduledAt: options.scheduledAt?.toISOString() } : {};
+  const base = { job: job.name, trigger: options.trigger, budgetMs: options.budgetMs, depth, ...occurrence };
   const { db } = options;
   let runId: string | null = null;
   let result: JobResult = emptyResult();
@@ -60,9 +69,12 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
       p_lease_seconds: leaseSecondsFor(job),
       p_depth: depth,
       p_now: now(),
+      p_execution_id: executionId,
+      p_scheduled_at: executionId ? (options.scheduledAt ?? null) : null,
     });
     if (!start) throw new Error('cron_run_start returned nothing');
     runId = start.run_id;
+    // 'duplicate_delivery': runId is the first delivery's run; this one wrote nothing (one record per occurrence).
     if (start.status === 'skipped') {
       const summary = ordered({
         ...base,
