@@ -1,6 +1,12 @@
 import type { RunContext } from '../lib/cron/job.ts';
 import { defineQueueJob } from '../lib/cron/queue-job.ts';
-import { type ClaimedDm, claimUncertainDms, dmQueueCalls, resolveUncertainDm } from '../lib/dm/queries.ts';
+import {
+  type ClaimedDm,
+  claimUncertainDms,
+  dmQueueCalls,
+  releaseUncertainDms,
+  resolveUncertainDm,
+} from '../lib/dm/queries.ts';
 import { log, toErrorMessage } from '../lib/log.ts';
 import { AccountError } from '../lib/providers/errors.ts';
 import { getProvider } from '../lib/providers/index.ts';
@@ -51,10 +57,18 @@ function sendDm(provider: LinkedInProvider, dm: ClaimedDm, signal: AbortSignal):
 /** Looks a few uncertain DMs up at the provider; found ones become 'sent', the rest stay for the operator. */
 async function reconcileUncertain(ctx: RunContext, provider: LinkedInProvider): Promise<number> {
   if (!ctx.budget.fits(provider.timeoutMs * 2 + 1000)) return 0;
-  const rows = await claimUncertainDms(ctx.db, { limit: RECONCILE_PER_RUN, now: ctx.now() });
+  // The claim stamps every row it returns as checked (concurrent runs take other rows); it returns only rows of
+  // accounts with a provider account id, and the ones this run does not look up are given back below.
+  const claimedAt = ctx.now();
+  const rows = await claimUncertainDms(ctx.db, { limit: RECONCILE_PER_RUN, now: claimedAt });
+  const notLookedUp: string[] = [];
   let resolved = 0;
   for (const dm of rows) {
-    if (!dm.provider_account_id || !ctx.budget.fits(provider.timeoutMs * 2 + 1000)) break;
+    // Skip, never stop: one row that cannot be looked up must not hold back the rows after it.
+    if (!dm.provider_account_id || !ctx.budget.fits(provider.timeoutMs * 2 + 1000)) {
+      notLookedUp.push(dm.id);
+      continue;
+    }
     try {
       const found = await provider.findSentMessage(
         {
@@ -70,5 +84,9 @@ async function reconcileUncertain(ctx: RunContext, provider: LinkedInProvider): 
       log('warn', 'uncertain DM lookup failed', { dmId: dm.id, error: toErrorMessage(e) });
     }
   }
+  // Not given back (database error): they are looked up an hour later instead of next run; nothing else is lost.
+  await releaseUncertainDms(ctx.db, { ids: notLookedUp, now: claimedAt }).catch((e: unknown) =>
+    log('warn', 'uncertain DM release failed', { count: notLookedUp.length, error: toErrorMessage(e) }),
+  );
   return resolved;
 }

@@ -115,6 +115,115 @@ forEachEngine('dm-queue job', (ctx) => {
     expect(summary.details?.reconciled).toBe(2);
     expect(await statusCounts(ctx.db)).toEqual({ sent: 2 });
   });
+
+  test('one LinkedIn account, one cap: a second connected row with the same unipile_account_id is refused at insert', async () => {
+    await reset();
+    const first = await insertAccount(ctx.db, { unipile_account_id: 'prov-shared', dm_daily_limit: 10 });
+    await insertDms(ctx.db, first, 20);
+    const second = await insertAccount(ctx.db, { unipile_account_id: 'prov-shared', dm_daily_limit: 10 }).catch(
+      (e: unknown) => e,
+    );
+    // Before the fix the second row was accepted and got a cap of its own: feed it too, so the job shows the harm.
+    if (typeof second === 'string') await insertDms(ctx.db, second, 20);
+    const provider = fakeProvider();
+    setProvider(provider);
+    await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000 });
+    setProvider(undefined);
+    expect(provider.sends.filter((s) => s.accountId === 'prov-shared').length).toBe(10);
+    expect(second).toMatchObject({
+      code: '23505',
+      message: expect.stringContaining('accounts_one_connected_row_per_unipile_account'),
+    });
+  });
+
+  test('one LinkedIn account, one cap: a disconnected row may share the id, reconnecting it while another is connected is refused', async () => {
+    await reset();
+    const old = await insertAccount(ctx.db, { unipile_account_id: 'prov-again', status: 'disconnected' });
+    // The usual flow: the old row was disconnected, the operator connects the LinkedIn account again as a new row.
+    const current = await insertAccount(ctx.db, { unipile_account_id: 'prov-again' });
+    const refused = await sql(ctx.db, "update accounts set status = 'active' where id = $1", [old]).catch(
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({
+      code: '23505',
+      message: expect.stringContaining('accounts_one_connected_row_per_unipile_account'),
+    });
+    // Pausing is not disconnecting: a paused row still holds the id.
+    await sql(ctx.db, "update accounts set status = 'paused' where id = $1", [current]);
+    await expect(sql(ctx.db, "update accounts set status = 'active' where id = $1", [old])).rejects.toMatchObject({
+      code: '23505',
+    });
+    // Once the other row is disconnected, the old one may come back; accounts without a provider id never conflict.
+    await sql(ctx.db, "update accounts set status = 'disconnected' where id = $1", [current]);
+    await sql(ctx.db, "update accounts set status = 'active' where id = $1", [old]);
+    await insertAccount(ctx.db, { unipile_account_id: null });
+    await insertAccount(ctx.db, { unipile_account_id: null });
+    const rows = await sql<{ id: string; status: string }>(
+      ctx.db,
+      "select id, status from accounts where unipile_account_id = 'prov-again' order by id",
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({
+      [old]: 'active',
+      [current]: 'disconnected',
+    });
+  });
+
+  test('reconciliation skips an account without a provider id and stamps only the DMs it looked up', async () => {
+    await reset();
+    const noProvider = await insertAccount(ctx.db, { unipile_account_id: null });
+    const findable = await insertAccount(ctx.db, { unipile_account_id: 'prov-findable' });
+    const t0 = new Date('2026-03-02T10:00:00Z');
+    // The DMs without a provider account are the oldest, so the claim returns them first.
+    await insertDms(ctx.db, noProvider, 3, {
+      status: 'uncertain',
+      attempted_at: new Date(t0.getTime() - 3 * 3600_000),
+    });
+    await insertDms(ctx.db, findable, 3, { status: 'uncertain', attempted_at: new Date(t0.getTime() - 3600_000) });
+    const provider = fakeProvider();
+    for (let g = 1; g <= 3; g++)
+      provider.sends.push({ accountId: 'prov-findable', recipientId: `r-${g}`, text: `hello ${g}`, at: 0 });
+    setProvider(provider);
+    const summary = await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000, now: () => t0 });
+    setProvider(undefined);
+    expect(summary.details?.reconciled).toBe(3);
+    const rows = await sql<{ account_id: string; status: string; checked: boolean }>(
+      ctx.db,
+      'select account_id, status, reconcile_checked_at is not null as checked from dm_queue',
+    );
+    expect(rows.filter((r) => r.account_id === findable).map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+    // Not looked up (no provider account to ask): still uncertain and not marked as checked.
+    expect(rows.filter((r) => r.account_id === noProvider)).toEqual(
+      Array(3).fill({ account_id: noProvider, status: 'uncertain', checked: false }),
+    );
+  });
+
+  test('reconciliation: an uncertain DM whose lookup the budget did not allow is not marked as checked', async () => {
+    await reset();
+    const a = await insertAccount(ctx.db, { unipile_account_id: 'prov-slow' });
+    const t0 = new Date('2026-03-02T10:00:00Z').getTime();
+    await insertDms(ctx.db, a, 5, { status: 'uncertain', attempted_at: new Date(t0 - 3600_000) });
+    // Each lookup takes 4 s of the run's clock; its worst case is 2 × 1 s + 1 s, so a 10 s budget allows 2 of 5.
+    let clock = t0;
+    const provider = {
+      ...fakeProvider({ timeoutMs: 1_000 }),
+      findSentMessage: async () => {
+        clock += 4_000;
+        return null;
+      },
+    };
+    setProvider(provider);
+    await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000, now: () => new Date(clock) });
+    setProvider(undefined);
+    const rows = await sql<{ checked: boolean; n: number }>(
+      ctx.db,
+      `select reconcile_checked_at is not null as checked, count(*)::int as n from dm_queue
+        where status = 'uncertain' group by 1 order by 1`,
+    );
+    expect(rows).toEqual([
+      { checked: false, n: 3 },
+      { checked: true, n: 2 },
+    ]);
+  });
 });
 
 describe.runIf(serverAvailable('dm-queue under concurrency [postgres]'))(

@@ -285,6 +285,73 @@ forEachEngine('sync jobs', (ctx) => {
       expect(rows[0]!.dated).toBeLessThan(50);
     });
 
+    test('a page of 50 relations with one created_at of 0000-01-01T00:00:00Z: 50 stored, that one undated, the job completes', async () => {
+      const account = await insertAccount(ctx.db);
+      const items: Relation[] = Array.from({ length: 50 }, (_, i) => ({
+        memberId: `m${i}`,
+        name: `Member ${i}`,
+        headline: null,
+        publicIdentifier: `member-${i}`,
+        // A common null-date: Date.parse accepts it, PostgreSQL has no year 0.
+        connectedAt: i === 17 ? '0000-01-01T00:00:00Z' : '2024-05-01T10:00:00Z',
+      }));
+      setProvider({ ...fakeProvider(), listRelations: async () => ({ items, cursor: null }) });
+      const id = await enqueue(ctx.db, account);
+      const summary = await runJob(syncJobs, { db: ctx.db, trigger: 'cron', budgetMs: 30_000, now: clock().now });
+      expect(await jobRow(ctx.db, id)).toMatchObject({ status: 'completed', pages: 1, items: 50, error: null });
+      expect(summary).toMatchObject({ succeeded: 1, failed: 0, retried: 0 });
+      const rows = await sql<{ member_id: string; connected_at: string | null }>(
+        ctx.db,
+        'select member_id, connected_at from linkedin_relations where account_id = $1',
+        [account],
+      );
+      expect(rows).toHaveLength(50);
+      expect(rows.filter((r) => r.connected_at === null).map((r) => r.member_id)).toEqual(['m17']);
+    });
+
+    test('commit_sync_page stores a date PostgreSQL cannot read as null instead of failing the page', async () => {
+      const account = await insertAccount(ctx.db);
+      const id = await enqueue(ctx.db, account);
+      const [job] = await claimSyncJobs(ctx.db, {
+        limit: 1,
+        leaseSeconds: 60,
+        runId: crypto.randomUUID(),
+        now: clock().now(),
+      });
+      const bad = [
+        '0000-01-01T00:00:00Z',
+        '+010000-01-01T00:00:00.000Z',
+        '-000001-01-01T00:00:00.000Z',
+        'not a date',
+        '2024-02-30',
+      ];
+      const items = [...bad, '2024-05-01T10:00:00Z'].map((connectedAt, i) => ({ memberId: `m${i}`, connectedAt }));
+      const committed = await ctx.db.rpc<{ applied: boolean; status: string; items: number }>('commit_sync_page', {
+        p_job_id: id,
+        p_expected_pages: job!.pages,
+        p_expected_cursor: job!.cursor,
+        p_next_cursor: null,
+        p_items: items,
+        p_now: clock().now(),
+      });
+      expect(committed).toEqual([{ applied: true, status: 'completed', pages: 1, items: 6 }]);
+      const rows = await sql<{ member_id: string; connected_at: Date | string | null }>(
+        ctx.db,
+        'select member_id, connected_at from linkedin_relations where account_id = $1 order by member_id',
+        [account],
+      );
+      expect(
+        rows.map((r) => [r.member_id, r.connected_at === null ? null : new Date(r.connected_at).toISOString()]),
+      ).toEqual([
+        ['m0', null],
+        ['m1', null],
+        ['m2', null],
+        ['m3', null],
+        ['m4', null],
+        ['m5', '2024-05-01T10:00:00.000Z'],
+      ]);
+    });
+
     test('a crash in the commit of page 3 resumes at the committed cursor: only page 3 is fetched twice', async () => {
       const account = await insertAccount(ctx.db);
       const providerId = await providerIdOf(ctx.db, account);

@@ -49,3 +49,14 @@ export function resolveUncertainDm(db: Db, args: { id: string; found: SentMessag
     })
     .then((r) => r[0]?.resolve_uncertain_dm ?? false);
 }
+
+/**
+ * Gives back uncertain DMs this run claimed at `now` but did not look up, so the next run takes them first
+ * (release_uncertain_dms, 20261201000800_reconcile_and_sync_dates.sql).
+ */
+export function releaseUncertainDms(db: Db, args: { ids: string[]; now: Date }): Promise<number> {
+  if (args.ids.length === 0) return Promise.resolve(0);
+  return db
+    .rpc<{ release_uncertain_dms: number }>('release_uncertain_dms', { p_ids: args.ids, p_now: args.now })
+    .then((r) => r[0]?.release_uncertain_dms ?? 0);
+}

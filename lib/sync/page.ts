@@ -16,10 +16,21 @@ export function syncPageSize(env: NodeJS.ProcessEnv = process.env): number {
     .parse(env.SYNC_PAGE_SIZE ?? 100);
 }
 
-/** A timestamp Postgres will accept, or null: one odd value must not make the whole page fail to commit. */
+/**
+ * A timestamp Postgres will accept, or null: one odd value must not make the whole page fail to commit. Date.parse
+ * accepts years Postgres refuses in ISO form: 0000 (a common null-date; Postgres has no year 0) and the signed
+ * six-digit years toISOString writes outside 0001..9999 (`+010000-…` reads as a time zone, `-000001-…` is a syntax
+ * error). Inside 0001..9999 toISOString writes YYYY-MM-DDTHH:mm:ss.sssZ, which Postgres always reads.
+ */
+function cleanConnectedAt(value: string | null): string | null {
+  if (value === null) return null;
+  const d = new Date(Date.parse(value));
+  const year = d.getUTCFullYear();
+  return Number.isFinite(year) && year >= 1 && year <= 9999 ? d.toISOString() : null;
+}
+
 function cleanRelation(r: Relation): Relation {
-  const t = r.connectedAt === null ? Number.NaN : Date.parse(r.connectedAt);
-  return { ...r, connectedAt: Number.isFinite(t) ? new Date(t).toISOString() : null };
+  return { ...r, connectedAt: cleanConnectedAt(r.connectedAt) };
 }
 
 /**
