@@ -903,6 +903,7 @@ CREATE FUNCTION public.claim_uncertain_dms(p_limit integer, p_now timestamp with
       join public.accounts a on a.id = d.account_id and a.status = 'active'
      where d.status = 'uncertain' and d.attempted_at is not null and d.attempted_at <= p_now - interval '2 minutes'
        and (d.reconcile_checked_at is null or d.reconcile_checked_at <= p_now - interval '1 hour')
+       and coalesce(a.unipile_account_id, '') <> ''
      order by d.reconcile_checked_at nulls first, d.attempted_at
      limit p_limit
      for update of d skip locked
@@ -989,11 +990,12 @@ begin
   end if;
 
   -- DISTINCT ON: ON CONFLICT DO UPDATE cannot touch one row twice in a statement; the last listing of a member wins.
+  -- try_timestamptz: an unreadable date becomes null; the relation is still stored.
   insert into public.linkedin_relations as r
          (account_id, member_id, name, headline, public_identifier, connected_at, synced_at)
   select distinct on (e.v ->> 'memberId')
          v_job.account_id, e.v ->> 'memberId', e.v ->> 'name', e.v ->> 'headline', e.v ->> 'publicIdentifier',
-         (e.v ->> 'connectedAt')::timestamptz, p_now
+         public.try_timestamptz(e.v ->> 'connectedAt'), p_now
     from jsonb_array_elements(v_items) with ordinality as e(v, ord)
    where coalesce(e.v ->> 'memberId', '') <> ''
    order by e.v ->> 'memberId', e.ord desc
@@ -1088,43 +1090,77 @@ end $$;
 
 
 --
--- Name: cron_run_start(text, text, integer, boolean, integer, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: cron_run_start(text, text, integer, boolean, integer, integer, timestamp with time zone, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean DEFAULT false, p_lease_seconds integer DEFAULT 360, p_depth integer DEFAULT 0, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(run_id uuid, status text, reason text)
+CREATE FUNCTION public.cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean DEFAULT false, p_lease_seconds integer DEFAULT 360, p_depth integer DEFAULT 0, p_now timestamp with time zone DEFAULT now(), p_execution_id text DEFAULT NULL::text, p_scheduled_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(run_id uuid, status text, reason text)
     LANGUAGE plpgsql
     AS $$
+-- The result column "status" shares its name with job_runs.status in the ON CONFLICT predicate: columns win.
+#variable_conflict use_column
 declare
   v_run uuid := gen_random_uuid();
+  v_first uuid;
   v_enabled boolean;
   v_locked boolean := true;
+  v_reason text;
+  v_claimed boolean := false;
 begin
   insert into public.cron_state (job) values (p_job) on conflict (job) do nothing;
-  select s.enabled into v_enabled from public.cron_state s where s.job = p_job;
 
-  if not v_enabled then
-    insert into public.job_runs (id, job, trigger, status, started_at, finished_at, duration_ms, budget_ms, depth, summary)
-    values (v_run, p_job, p_trigger, 'skipped', p_now, p_now, 0, p_budget_ms, p_depth, jsonb_build_object('reason', 'paused'));
-    return query select v_run, 'skipped'::text, 'paused'::text;
-    return;
+  if p_execution_id is not null then
+    -- Claim the occurrence before anything else: a duplicate takes neither the lease nor any item. A loser waits here
+    -- for the winner's transaction; if the winner ends up skipped (paused, locked) its row leaves the index and the
+    -- loser's row goes in instead. The loop covers a holder that finished as 'error' between our two statements.
+    for i in 1..3 loop
+      insert into public.job_runs (id, job, trigger, status, started_at, budget_ms, depth, execution_id, scheduled_at)
+      values (v_run, p_job, p_trigger, 'running', p_now, p_budget_ms, p_depth, p_execution_id, p_scheduled_at)
+      on conflict (job, execution_id) where execution_id is not null and status in ('running', 'ok', 'partial')
+      do nothing;
+      v_claimed := found;
+      exit when v_claimed;
+      select r.id into v_first from public.job_runs r
+       where r.job = p_job and r.execution_id = p_execution_id and r.status in ('running', 'ok', 'partial')
+       order by r.started_at limit 1;
+      if v_first is not null then
+        return query select v_first, 'skipped'::text, 'duplicate_delivery'::text;
+        return;
+      end if;
+    end loop;
+    if not v_claimed then
+      raise exception 'cron_run_start: occurrence % of % could be neither claimed nor found', p_execution_id, p_job;
+    end if;
   end if;
 
-  if p_single_flight then
+  select s.enabled into v_enabled from public.cron_state s where s.job = p_job;
+  if not v_enabled then
+    v_reason := 'paused';
+  elsif p_single_flight then
     update public.cron_state s
        set lock_until = p_now + make_interval(secs => p_lease_seconds), lock_run_id = v_run
      where s.job = p_job and (s.lock_until is null or s.lock_until <= p_now);
     v_locked := found;
+    if not v_locked then v_reason := 'locked'; end if;
   end if;
 
-  if not v_locked then
-    insert into public.job_runs (id, job, trigger, status, started_at, finished_at, duration_ms, budget_ms, depth, summary)
-    values (v_run, p_job, p_trigger, 'skipped', p_now, p_now, 0, p_budget_ms, p_depth, jsonb_build_object('reason', 'locked'));
-    return query select v_run, 'skipped'::text, 'locked'::text;
+  if v_reason is not null then
+    if p_execution_id is not null then
+      -- Skipped: the row stays as the record of this delivery but no longer holds the occurrence.
+      update public.job_runs r
+         set status = 'skipped', finished_at = p_now, duration_ms = 0, summary = jsonb_build_object('reason', v_reason)
+       where r.id = v_run;
+    else
+      insert into public.job_runs (id, job, trigger, status, started_at, finished_at, duration_ms, budget_ms, depth, summary)
+      values (v_run, p_job, p_trigger, 'skipped', p_now, p_now, 0, p_budget_ms, p_depth, jsonb_build_object('reason', v_reason));
+    end if;
+    return query select v_run, 'skipped'::text, v_reason;
     return;
   end if;
 
-  insert into public.job_runs (id, job, trigger, status, started_at, budget_ms, depth)
-  values (v_run, p_job, p_trigger, 'running', p_now, p_budget_ms, p_depth);
+  if p_execution_id is null then
+    insert into public.job_runs (id, job, trigger, status, started_at, budget_ms, depth)
+    values (v_run, p_job, p_trigger, 'running', p_now, p_budget_ms, p_depth);
+  end if;
   return query select v_run, 'running'::text, null::text;
 end $$;
 
@@ -1774,6 +1810,22 @@ end $$;
 
 
 --
+-- Name: release_uncertain_dms(uuid[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.release_uncertain_dms(p_ids uuid[], p_now timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare n integer;
+begin
+  update public.dm_queue d set reconcile_checked_at = null
+   where d.id = any (p_ids) and d.status = 'uncertain' and d.reconcile_checked_at = p_now;
+  get diagnostics n = row_count;
+  return n;
+end $$;
+
+
+--
 -- Name: resolve_uncertain_dm(uuid, text, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1787,6 +1839,133 @@ begin
          last_error = 'resolved by provider lookup: ' || coalesce(d.last_error, '')
    where d.id = p_id and d.status = 'uncertain';
   return found;
+end $$;
+
+
+--
+-- Name: retention_check(text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.retention_check(p_kind text, p_keep_days integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+  if p_kind is null or p_kind not in ('skipped_runs', 'runs', 'webhook_deliveries', 'sync_jobs') then
+    raise exception 'retention: unknown kind %, expected skipped_runs, runs, webhook_deliveries or sync_jobs',
+      coalesce(quote_literal(p_kind), 'null') using errcode = '22023';
+  end if;
+  if p_keep_days is null or p_keep_days < 1 or p_keep_days > 36500 then
+    raise exception 'retention: % must be kept 1..36500 days, got %', p_kind, coalesce(p_keep_days::text, 'null')
+      using errcode = '22023';
+  end if;
+end $$;
+
+
+--
+-- Name: retention_overview(integer, integer, integer, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.retention_overview(p_skipped_runs_days integer, p_runs_days integer, p_webhook_deliveries_days integer, p_sync_jobs_days integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(kind text, table_name text, keep_days integer, kept bigint, oldest_at timestamp with time zone, past_retention bigint)
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+  perform public.retention_check('skipped_runs', p_skipped_runs_days);
+  perform public.retention_check('runs', p_runs_days);
+  perform public.retention_check('webhook_deliveries', p_webhook_deliveries_days);
+  perform public.retention_check('sync_jobs', p_sync_jobs_days);
+  return query
+  select 'skipped_runs', 'job_runs', p_skipped_runs_days,
+         (select count(*) from public.job_runs r where r.status = 'skipped'),
+         (select min(r.started_at) from public.job_runs r where r.status = 'skipped'),
+         (select count(*) from (select 1 from public.job_runs r where r.status = 'skipped'
+             and r.started_at < p_now - make_interval(days => p_skipped_runs_days) limit 10001) x)
+  union all
+  select 'runs', 'job_runs', p_runs_days,
+         (select count(*) from public.job_runs r where r.status in ('ok', 'partial', 'error')),
+         (select min(r.started_at) from public.job_runs r where r.status in ('ok', 'partial', 'error')),
+         (select count(*) from (select 1 from public.job_runs r where r.status in ('ok', 'partial', 'error')
+             and r.started_at < p_now - make_interval(days => p_runs_days) limit 10001) x)
+  union all
+  select 'webhook_deliveries', 'webhook_deliveries', p_webhook_deliveries_days,
+         (select count(*) from public.webhook_deliveries d where d.status = 'delivered'),
+         (select min(d.delivered_at) from public.webhook_deliveries d where d.status = 'delivered'),
+         (select count(*) from (select 1 from public.webhook_deliveries d where d.status = 'delivered'
+             and d.delivered_at < p_now - make_interval(days => p_webhook_deliveries_days) limit 10001) x)
+  union all
+  select 'sync_jobs', 'sync_jobs', p_sync_jobs_days,
+         (select count(*) from public.sync_jobs j where j.status = 'completed'),
+         (select min(j.finished_at) from public.sync_jobs j where j.status = 'completed'),
+         (select count(*) from (select 1 from public.sync_jobs j where j.status = 'completed'
+             and j.finished_at < p_now - make_interval(days => p_sync_jobs_days) limit 10001) x);
+end $$;
+
+
+--
+-- Name: retention_prune(text, integer, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.retention_prune(p_kind text, p_keep_days integer, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_cutoff timestamptz := p_now - make_interval(days => p_keep_days);
+  -- Bounded by the caller's chunk size; 50,000 keeps one statement's locks and WAL small whatever it asks.
+  v_limit integer := least(p_limit, 50000);
+  n integer;
+begin
+  perform public.retention_check(p_kind, p_keep_days);
+  if p_limit is null or p_limit < 1 then
+    raise exception 'retention: limit must be at least 1, got %', coalesce(p_limit::text, 'null') using errcode = '22023';
+  end if;
+
+  -- Each delete takes ids from the kind's index (skipping rows another transaction holds) and re-checks the status on
+  -- the row it deletes: a row whose status changed since the scan (a sync job re-queued) is left alone.
+  if p_kind = 'skipped_runs' then
+    delete from public.job_runs r
+     where r.status = 'skipped'
+       and r.id in (
+         select c.id from public.job_runs c
+          where c.status = 'skipped' and c.started_at < v_cutoff
+            -- Not the job's latest run (a paused job's last 'skipped' row is its last run).
+            and exists (select 1 from public.job_runs l where l.job = c.job and l.started_at > c.started_at)
+          order by c.started_at
+          limit v_limit
+          for update of c skip locked);
+  elsif p_kind = 'runs' then
+    delete from public.job_runs r
+     where r.status in ('ok', 'partial', 'error')
+       and r.id in (
+         select c.id from public.job_runs c
+          where c.status in ('ok', 'partial', 'error') and c.started_at < v_cutoff
+            and exists (select 1 from public.job_runs l where l.job = c.job and l.started_at > c.started_at)
+            -- Not the job's latest success: /api/health measures overdue from it.
+            and (c.status = 'error'
+                 or exists (select 1 from public.job_runs l
+                             where l.job = c.job and l.status in ('ok', 'partial') and l.started_at > c.started_at))
+          order by c.started_at
+          limit v_limit
+          for update of c skip locked);
+  elsif p_kind = 'webhook_deliveries' then
+    delete from public.webhook_deliveries d
+     where d.status = 'delivered'
+       and d.id in (
+         select c.id from public.webhook_deliveries c
+          where c.status = 'delivered' and c.delivered_at < v_cutoff
+          order by c.delivered_at
+          limit v_limit
+          for update of c skip locked);
+  else -- sync_jobs
+    delete from public.sync_jobs j
+     where j.status = 'completed'
+       and j.id in (
+         select c.id from public.sync_jobs c
+          where c.status = 'completed' and c.finished_at < v_cutoff
+          order by c.finished_at
+          limit v_limit
+          for update of c skip locked);
+  end if;
+  get diagnostics n = row_count;
+  return n;
 end $$;
 
 
@@ -2126,6 +2305,24 @@ $$;
 
 
 --
+-- Name: try_timestamptz(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.try_timestamptz(p_value text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v timestamptz;
+begin
+  if p_value is null then return null; end if;
+  v := p_value::timestamptz;
+  return case when isfinite(v) then v end;
+exception when data_exception then
+  return null;
+end $$;
+
+
+--
 -- Name: webhook_backlog(timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2196,6 +2393,66 @@ end $$;
 
 
 --
+-- Name: webhook_error_code(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_error_code(p_last_error text, p_body text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+declare
+  v_code text := substring(p_last_error from
+    '^(?:gave up after [0-9]+ attempts: )?([A-Za-z0-9_]{1,48}(?:/[A-Za-z0-9_]{1,48})?): ');
+  v_body text := lower(regexp_replace(normalize(coalesce(p_body, ''), NFKD), '[^A-Za-z0-9]', '', 'g'));
+  v_word text;
+begin
+  if v_code is null then return null; end if;
+  foreach v_word in array regexp_split_to_array(lower(v_code), '[/_]+') loop
+    -- The words Unipile's documented types and our own codes are made of: public, so they carry nothing of a body
+    -- even when the body happens to contain them ("your message", "my account").
+    continue when v_word = '' or v_word ~ '^[0-9]{1,3}$' or v_word = any (array[
+      'errors', 'error', 'api', 'provider', 'invalid', 'recipient', 'parameters', 'malformed', 'request', 'requests',
+      'too', 'many', 'characters', 'content', 'large', 'message', 'post', 'cant', 'cannot', 'send', 'blocked', 'user',
+      'unreachable', 'no', 'not', 'connection', 'with', 'connected', 'already', 'invited', 'recently', 'invite',
+      'attendee', 'resend', 'yet', 'within', '24hrs', 'limit', 'exceeded', 'disconnected', 'account', 'credentials',
+      'expired', 'restricted', 'feature', 'subscribed', 'insufficient', 'permissions', 'resource', 'found',
+      'unsupported', 'media', 'unexpected', 'service', 'unavailable', 'network', 'down', 'client', 'session',
+      'channel', 'handler', 'authentication', 'authorization', 'intent', 'timeout', 'http', 'aborted', 'missing',
+      'refused', 'target', 'url', 'secret', 'cursor', 'loop', 'dns', 'empty', 'response', 'conflict']);
+    if position(v_word in v_body) > 0 then return null; end if;
+  end loop;
+  return v_code;
+end $_$;
+
+
+--
+-- Name: webhook_failure_reason(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_failure_reason(p_last_error text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  with c as (
+    select substring(p_last_error from '^gave up after ([0-9]{1,4}) attempts: ') as gave_up,
+           lower(coalesce(substring(p_last_error from
+             '^(?:gave up after [0-9]+ attempts: )?([A-Za-z0-9_]{1,48}(?:/[A-Za-z0-9_]{1,48})?): '), '')) as code
+  )
+  select case
+    when c.gave_up is not null then 'gave up after ' || c.gave_up::integer || ' attempts of temporary errors'
+    when c.code ~ '(recipient|unreachable|no_connection|not_connected|blocked)' then 'the recipient cannot be reached'
+    when c.code ~ '(too_many_characters|too_large|invalid_message|invalid_post|content|media)'
+      then 'the provider refused the content'
+    when c.code ~ '(disconnected|credentials|permission|restricted|subscribed|account)'
+      then 'the account cannot do this at the provider'
+    when c.code ~ '(invalid|malformed)' then 'the provider refused the request as invalid'
+    when c.code ~ '^(http_5|network|timeout|dns|aborted)' then 'the provider could not be reached'
+    when c.code ~ '^(errors/|http_4)' then 'the provider refused the request'
+    else 'the request failed'
+  end
+  from c;
+$$;
+
+
+--
 -- Name: webhook_iso(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2224,7 +2481,8 @@ begin
   elsif new.status = 'failed' then
     perform public.webhook_enqueue('dm.failed', jsonb_build_object(
       'dmId', new.id, 'accountId', new.account_id, 'recipientId', new.recipient_id, 'status', new.status,
-      'error', public.webhook_redact(new.last_error, new.body), 'attempts', new.attempts,
+      'errorCode', public.webhook_error_code(new.last_error, new.body),
+      'reason', public.webhook_failure_reason(new.last_error), 'attempts', new.attempts,
       'failedAt', public.webhook_iso(new.failed_at)), coalesce(new.failed_at, now()));
   end if;
   return null;
@@ -2248,7 +2506,8 @@ begin
   elsif new.status = 'failed' then
     perform public.webhook_enqueue('post.failed', jsonb_build_object(
       'postId', new.id, 'accountId', new.account_id, 'status', new.status,
-      'error', public.webhook_redact(new.last_error, new.content), 'attempts', new.attempts,
+      'errorCode', public.webhook_error_code(new.last_error, new.content),
+      'reason', public.webhook_failure_reason(new.last_error), 'attempts', new.attempts,
       'failedAt', public.webhook_iso(new.failed_at)), coalesce(new.failed_at, now()));
   end if;
   return null;
@@ -2268,27 +2527,6 @@ begin
     'pages', new.pages, 'items', new.items, 'finishedAt', public.webhook_iso(new.finished_at)),
     coalesce(new.finished_at, now()));
   return null;
-end $$;
-
-
---
--- Name: webhook_redact(text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_redact(p_text text, p_body text) RETURNS text
-    LANGUAGE plpgsql IMMUTABLE
-    AS $$
-declare
-  v text;
-  v_at integer;
-begin
-  if p_text is null or coalesce(p_body, '') = '' then return p_text; end if;
-  v := replace(p_text, p_body, '[redacted]');
-  if length(p_body) >= 24 then
-    v_at := position(left(p_body, 24) in v);
-    if v_at > 0 then v := left(v, v_at - 1) || '[redacted]'; end if;
-  end if;
-  return v;
 end $$;
 
 
@@ -2494,8 +2732,11 @@ CREATE TABLE public.job_runs (
     summary jsonb,
     cursor jsonb,
     error text,
+    execution_id text,
+    scheduled_at timestamp with time zone,
+    CONSTRAINT job_runs_execution_id_bounded CHECK (((execution_id IS NULL) OR ((length(execution_id) >= 1) AND (length(execution_id) <= 300)))),
     CONSTRAINT job_runs_status_valid CHECK ((status = ANY (ARRAY['running'::text, 'ok'::text, 'partial'::text, 'skipped'::text, 'error'::text]))),
-    CONSTRAINT job_runs_trigger_valid CHECK ((trigger = ANY (ARRAY['cron'::text, 'manual'::text, 'continuation'::text])))
+    CONSTRAINT job_runs_trigger_valid CHECK ((trigger = ANY (ARRAY['cron'::text, 'external'::text, 'manual'::text, 'continuation'::text])))
 );
 
 
@@ -2792,6 +3033,13 @@ CREATE INDEX accounts_dm_rotation ON public.accounts USING btree (dm_checked_at 
 
 
 --
+-- Name: accounts_one_connected_row_per_unipile_account; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX accounts_one_connected_row_per_unipile_account ON public.accounts USING btree (unipile_account_id) WHERE ((status <> 'disconnected'::text) AND (unipile_account_id IS NOT NULL) AND (unipile_account_id <> ''::text));
+
+
+--
 -- Name: dm_queue_cap_usage; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2883,6 +3131,13 @@ CREATE INDEX invitations_status ON public.invitations USING btree (status, updat
 
 
 --
+-- Name: job_runs_finished_started; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX job_runs_finished_started ON public.job_runs USING btree (started_at) WHERE (status = ANY (ARRAY['ok'::text, 'partial'::text, 'error'::text]));
+
+
+--
 -- Name: job_runs_job_started; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2894,6 +3149,20 @@ CREATE INDEX job_runs_job_started ON public.job_runs USING btree (job, started_a
 --
 
 CREATE INDEX job_runs_job_success ON public.job_runs USING btree (job, started_at DESC) WHERE (status = ANY (ARRAY['ok'::text, 'partial'::text]));
+
+
+--
+-- Name: job_runs_occurrence; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX job_runs_occurrence ON public.job_runs USING btree (job, execution_id) WHERE ((execution_id IS NOT NULL) AND (status = ANY (ARRAY['running'::text, 'ok'::text, 'partial'::text])));
+
+
+--
+-- Name: job_runs_skipped_started; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX job_runs_skipped_started ON public.job_runs USING btree (started_at) WHERE (status = 'skipped'::text);
 
 
 --
@@ -2974,10 +3243,24 @@ CREATE INDEX sync_jobs_claim_order ON public.sync_jobs USING btree (claimed_at N
 
 
 --
+-- Name: sync_jobs_completed_finished; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sync_jobs_completed_finished ON public.sync_jobs USING btree (finished_at) WHERE (status = 'completed'::text);
+
+
+--
 -- Name: sync_jobs_one_active; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX sync_jobs_one_active ON public.sync_jobs USING btree (account_id, kind) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
+
+
+--
+-- Name: webhook_deliveries_delivered_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_delivered_at ON public.webhook_deliveries USING btree (delivered_at) WHERE (status = 'delivered'::text);
 
 
 --
@@ -3467,11 +3750,11 @@ GRANT ALL ON FUNCTION public.cron_run_finish(p_run_id uuid, p_status text, p_sum
 
 
 --
--- Name: FUNCTION cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone, p_execution_id text, p_scheduled_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone, p_execution_id text, p_scheduled_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cron_run_start(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone, p_execution_id text, p_scheduled_at timestamp with time zone) TO service_role;
 
 
 --
@@ -3603,11 +3886,43 @@ GRANT ALL ON FUNCTION public.reap_expired_posts(p_now timestamp with time zone) 
 
 
 --
+-- Name: FUNCTION release_uncertain_dms(p_ids uuid[], p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.release_uncertain_dms(p_ids uuid[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.release_uncertain_dms(p_ids uuid[], p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION resolve_uncertain_dm(p_id uuid, p_provider_message_id text, p_provider_chat_id text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.resolve_uncertain_dm(p_id uuid, p_provider_message_id text, p_provider_chat_id text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resolve_uncertain_dm(p_id uuid, p_provider_message_id text, p_provider_chat_id text, p_now timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION retention_check(p_kind text, p_keep_days integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.retention_check(p_kind text, p_keep_days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.retention_check(p_kind text, p_keep_days integer) TO service_role;
+
+
+--
+-- Name: FUNCTION retention_overview(p_skipped_runs_days integer, p_runs_days integer, p_webhook_deliveries_days integer, p_sync_jobs_days integer, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.retention_overview(p_skipped_runs_days integer, p_runs_days integer, p_webhook_deliveries_days integer, p_sync_jobs_days integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.retention_overview(p_skipped_runs_days integer, p_runs_days integer, p_webhook_deliveries_days integer, p_sync_jobs_days integer, p_now timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION retention_prune(p_kind text, p_keep_days integer, p_limit integer, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.retention_prune(p_kind text, p_keep_days integer, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.retention_prune(p_kind text, p_keep_days integer, p_limit integer, p_now timestamp with time zone) TO service_role;
 
 
 --
@@ -3667,6 +3982,14 @@ GRANT ALL ON FUNCTION public.sync_backlog(p_now timestamp with time zone, p_cap 
 
 
 --
+-- Name: FUNCTION try_timestamptz(p_value text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.try_timestamptz(p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.try_timestamptz(p_value text) TO service_role;
+
+
+--
 -- Name: FUNCTION webhook_backlog(p_now timestamp with time zone, p_cap integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3699,6 +4022,22 @@ GRANT ALL ON FUNCTION public.webhook_enqueue(p_type text, p_data jsonb, p_at tim
 
 
 --
+-- Name: FUNCTION webhook_error_code(p_last_error text, p_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_error_code(p_last_error text, p_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_error_code(p_last_error text, p_body text) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_failure_reason(p_last_error text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_failure_reason(p_last_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_failure_reason(p_last_error text) TO service_role;
+
+
+--
 -- Name: FUNCTION webhook_iso(p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3728,14 +4067,6 @@ GRANT ALL ON FUNCTION public.webhook_on_post_status() TO service_role;
 
 REVOKE ALL ON FUNCTION public.webhook_on_sync_status() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_on_sync_status() TO service_role;
-
-
---
--- Name: FUNCTION webhook_redact(p_text text, p_body text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_redact(p_text text, p_body text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_redact(p_text text, p_body text) TO service_role;
 
 
 --
