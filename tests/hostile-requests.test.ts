@@ -1,3 +1,4 @@
+import http from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GET, POST } from '../app/api/cron/dm-queue/route.ts';
@@ -7,6 +8,7 @@ import { setProvider } from '../lib/providers/index.ts';
 import { freshDb } from './helpers/db.ts';
 import { fakeProvider } from './helpers/fake-provider.ts';
 import { forbidInLogs } from './helpers/logs.ts';
+import { type NextServer, startNextServer } from './helpers/next-server.ts';
 
 const SECRET = 'hostile-test-secret-0123456789abcdef';
 let db: Db;
@@ -113,5 +115,78 @@ describe('hostile requests never get a 500 nor reach the database', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+/**
+ * POSTs `total` bytes in 64 KiB writes, stopping as soon as the answer arrives; says how many bytes had been handed to
+ * the socket by then. `body` instead sends that text in one write.
+ */
+function postBytes(
+  url: string,
+  headers: Record<string, string>,
+  send: { total: number } | { body: string },
+): Promise<{ status: number; body: string; sentBeforeAnswer: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers });
+    let sent = 0;
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      const sentBeforeAnswer = sent;
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body, sentBeforeAnswer });
+        req.destroy();
+      });
+    });
+    req.on('error', reject);
+    if ('body' in send) {
+      req.end(send.body);
+      return;
+    }
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const pump = () => {
+      while (!answered && sent < send.total) {
+        sent += chunk.byteLength;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      if (sent >= send.total) req.end();
+    };
+    pump();
+  });
+}
+
+describe('POST /api/sync-jobs over real HTTP (next dev): bodies are capped at 4 KiB in bytes', () => {
+  const KEY = 'hostile-http-app-api-key-0123456789';
+  const MiB64 = 64 * 1024 * 1024;
+  let app: NextServer;
+  beforeAll(async () => {
+    app = await startNextServer({ env: { APP_API_KEY: KEY, SEED_DEMO: '0' }, readyPath: '/api/health' });
+  }, 400_000);
+  afterAll(async () => {
+    await app?.stop();
+  }, 60_000);
+  const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  const tooLarge = { status: 413, body: JSON.stringify({ error: 'body: larger than 4096 bytes' }) };
+
+  test.each([
+    ['declared in content-length', { 'content-length': String(MiB64) }],
+    ['chunked, without content-length', {}],
+  ])('a 64 MiB body %s → 413 long before it is all sent', async (_name, extra) => {
+    const r = await postBytes(`${app.url}/api/sync-jobs`, { ...headers, ...extra }, { total: MiB64 });
+    // Before the cap the server read all 64 MiB, then answered 400. What was sent before the answer is what the
+    // sockets buffered (a few MiB on loopback), not what the route read.
+    expect(r.sentBeforeAnswer).toBeLessThan(MiB64 / 4);
+    expect({ status: r.status, body: r.body }).toEqual(tooLarge);
+  });
+
+  test.each([
+    ['with content-length', { 'content-length': '8000' }],
+    ['chunked (counted while read)', { 'transfer-encoding': 'chunked' }],
+  ])('4,000 × "é" (8,000 bytes, 4,000 characters) %s → 413', async (_name, extra) => {
+    const r = await postBytes(`${app.url}/api/sync-jobs`, { ...headers, ...extra }, { body: 'é'.repeat(4000) });
+    expect({ status: r.status, body: r.body }).toEqual(tooLarge);
   });
 });

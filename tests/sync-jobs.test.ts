@@ -99,6 +99,28 @@ const request = (method: string, path: string, body?: unknown, key: string | nul
     headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: `Bearer ${key}` }) },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
+/** A body of `total` bytes made on demand in 64 KiB chunks, counting what the reader pulled. */
+function countingBody(total: number) {
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  const counter = { pulled: 0 };
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const n = Math.min(chunk.byteLength, total - counter.pulled);
+      if (n <= 0) return controller.close();
+      counter.pulled += n;
+      controller.enqueue(chunk.subarray(0, n));
+    },
+  });
+  return { stream, counter };
+}
+const streamed = (body: ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+  new Request('http://localhost/api/sync-jobs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}`, ...headers },
+    body,
+    duplex: 'half',
+  } as RequestInit);
+
 const status = (id: string, key: string | null = API_KEY) =>
   GET(request('GET', `/api/sync-jobs/${id}`, undefined, key), { params: Promise.resolve({ id }) });
 
@@ -165,6 +187,54 @@ forEachEngine('sync jobs', (ctx) => {
       const res = await POST(request('POST', '/api/sync-jobs', body));
       expect(res.status).toBe(400);
       expect((await res.json()).error).toMatch(message);
+    });
+
+    test('a 64 MiB body declared in content-length → 413 before it is read', async () => {
+      const { stream, counter } = countingBody(64 * 1024 * 1024);
+      const res = await POST(streamed(stream, { 'content-length': String(64 * 1024 * 1024) }));
+      // At most the one chunk a stream pulls on its own when it is created.
+      expect(counter.pulled).toBeLessThanOrEqual(64 * 1024);
+      expect({ status: res.status, body: await res.json() }).toEqual({
+        status: 413,
+        body: { error: 'body: larger than 4096 bytes' },
+      });
+      expect(await sql(ctx.db, 'select 1 from sync_jobs')).toHaveLength(0);
+    });
+
+    test.each([
+      ['no content-length (chunked)', {}],
+      ['a content-length that lies (10)', { 'content-length': '10' }],
+    ])('a 64 MiB body with %s → 413 after at most 4 KiB and one chunk were read', async (_name, headers) => {
+      const { stream, counter } = countingBody(64 * 1024 * 1024);
+      const res = await POST(streamed(stream, headers));
+      expect(counter.pulled).toBeLessThanOrEqual(4096 + 2 * 64 * 1024);
+      expect({ status: res.status, body: await res.json() }).toEqual({
+        status: 413,
+        body: { error: 'body: larger than 4096 bytes' },
+      });
+      expect(await sql(ctx.db, 'select 1 from sync_jobs')).toHaveLength(0);
+    });
+
+    test('the cap counts bytes, not characters: 4,000 × "é" (8,000 bytes) → 413; 4,096 bytes pass, 4,097 do not', async () => {
+      const res = await POST(request('POST', '/api/sync-jobs', 'é'.repeat(4000)));
+      expect({ status: res.status, body: await res.json() }).toEqual({
+        status: 413,
+        body: { error: 'body: larger than 4096 bytes' },
+      });
+      // Exactly at the cap the body is read and parsed.
+      const account = await insertAccount(ctx.db);
+      const json = JSON.stringify({ accountId: account, kind: 'relations' });
+      const atCap = json + ' '.repeat(4096 - Buffer.byteLength(json));
+      const ok = await POST(request('POST', '/api/sync-jobs', atCap));
+      expect(ok.status).toBe(202);
+      expect(await POST(request('POST', '/api/sync-jobs', `${atCap} `))).toHaveProperty('status', 413);
+    });
+
+    test('a content-length that is not a number → 400', async () => {
+      const { stream } = countingBody(100);
+      const res = await POST(streamed(stream, { 'content-length': 'lots' }));
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toMatch(/content-length/);
     });
 
     test('404 for an unknown account; 404 for an unknown or malformed job id', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { authorize, refusal } from '../api/authorize.ts';
+import { readBodyCapped } from '../api/read-body.ts';
 import type { JobDefinition } from '../cron/job.ts';
 import { getDb } from '../db/index.ts';
 import { log, toErrorMessage } from '../log.ts';
@@ -19,13 +20,16 @@ const idSchema = z.guid();
 /** Request bodies are a few dozen bytes; anything much larger is not a sync request. */
 const MAX_BODY_BYTES = 4_096;
 
-async function readJson(request: Request): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) return { ok: false, error: `body: larger than ${MAX_BODY_BYTES} bytes` };
+async function readJson(
+  request: Request,
+): Promise<{ ok: true; value: unknown } | { ok: false; status: 400 | 413; error: string }> {
+  // Counted in bytes, refused on content-length before reading: a 64 MiB body is never read into memory.
+  const body = await readBodyCapped(request, MAX_BODY_BYTES);
+  if (!body.ok) return body;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    return { ok: true, value: JSON.parse(body.text) };
   } catch {
-    return { ok: false, error: 'body: must be JSON, e.g. {"accountId":"<uuid>","kind":"relations"}' };
+    return { ok: false, status: 400, error: 'body: must be JSON, e.g. {"accountId":"<uuid>","kind":"relations"}' };
   }
 }
 
@@ -36,8 +40,8 @@ function internalError(what: string, e: unknown): Response {
 
 /**
  * `POST /api/sync-jobs` `{ accountId, kind: "relations" }` → 202 `{ id, status: "queued" }` and the first slice of
- * work starts after the response; the same job already queued or running → 200 with that job; 400 invalid body; 404
- * unknown account.
+ * work starts after the response; the same job already queued or running → 200 with that job; 400 invalid body; 413
+ * body over 4 KiB; 404 unknown account.
  */
 export function enqueueSyncJobRoute(job: JobDefinition, options: { maxDuration: number }) {
   return async (request: Request): Promise<Response> => {
@@ -45,7 +49,7 @@ export function enqueueSyncJobRoute(job: JobDefinition, options: { maxDuration: 
     const auth = await authorize(request);
     if (!auth.ok) return refusal(auth);
     const body = await readJson(request);
-    if (!body.ok) return json({ error: body.error }, 400);
+    if (!body.ok) return json({ error: body.error }, body.status);
     const parsed = enqueueSchema.safeParse(body.value);
     if (!parsed.success) {
       const error = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
