@@ -5,17 +5,18 @@ import { now, sleep } from '../stats.ts';
 import { type CapDecision, capStatement, PEER_ACCOUNTS } from './dm-cap.ts';
 
 /**
- * The DM job on graphile-worker 0.18, the way its documentation has a user do it:
+ * The DM job on graphile-worker 0.18, the way its documentation has a user do it (pages relied on: "addJob()",
+ * https://worker.graphile.org/docs/library/add-job; the `JobHelpers` JSDoc in graphile-worker/dist/interfaces.d.ts;
+ * graphile/worker#621):
  *
- * - one job per DM, added with `graphile_worker.add_jobs` (job_spec: identifier, payload, queue_name, …) — "Add
- *   jobs" in the SQL API (https://worker.graphile.org/docs/sql-add-job);
- * - a named queue per account: `queueName`/`queue_name` "if you want certain jobs to run one at a time, add them to
- *   the same named queue" (https://worker.graphile.org/docs/library/add-job), so an account's DMs go out one at a
- *   time and a busy account cannot take every worker;
- * - the task checks and counts the account's cap for its local day in one statement through `helpers.query`
- *   (https://worker.graphile.org/docs/tasks: helpers.query / withPgClient), records the send there (a retried job
- *   finds its record and is not sent again), then sends; over the cap it re-adds the DM with `helpers.addJob(…,
- *   { queueName, runAt: the account's next local midnight })` and completes;
+ * - one job per DM, added in one statement with `graphile_worker.add_jobs` (the SQL counterpart of addJob; job_spec:
+ *   identifier, payload, queue_name, run_at, …);
+ * - a named queue per account: "if you want certain jobs to run one at a time, add them to the same named queue"
+ *   (`queueName`), so an account's DMs go out one at a time and a busy account cannot take every worker;
+ * - the task checks and counts the account's cap for its local day in one statement through `helpers.query` ("a
+ *   shorthand for running an SQL query within the job"), which also records the send (a retried job finds its record
+ *   and is not sent again), then sends; over the cap it re-adds the DM with `helpers.addJob(…, { queueName, runAt:
+ *   the account's next local midnight })` and completes;
  * - no `localQueue`: with it, jobs of one named queue run concurrently (graphile/worker#621), which breaks the "one
  *   at a time" that the docs promise and this job relies on for fairness.
  */

@@ -7,20 +7,22 @@ import { type CapDecision, capStatement, PEER_ACCOUNTS } from './dm-cap.ts';
 import type { PeerDmRun } from './graphile-dm.ts';
 
 /**
- * The DM job on pg-boss 12, the way its documentation has a user do it:
+ * The DM job on pg-boss 12, the way its documentation has a user do it (pages relied on: https://pgboss.io/api/workers
+ * — linked from pg-boss's own typings for work()/fetch() options — the JSDoc of `WorkConcurrencyOptions`,
+ * `FetchGroupConcurrencyOptions` and `JobInsert` in pg-boss/dist/types.d.ts, and the 12.38.1 release notes,
+ * https://github.com/timgit/pg-boss/releases/tag/12.38.1):
  *
- * - one job per DM in one queue (`createQueue`, https://timgit.github.io/pg-boss/#/./api/queues), each sent with
- *   `group: { id: <account> }` (https://timgit.github.io/pg-boss/#/./api/jobs, "group");
- * - workers take batches with `fetch(name, { batchSize, groupConcurrency: 1 })`: "Limit concurrent jobs per group
- *   globally across all nodes (database tracking)" (https://timgit.github.io/pg-boss/#/./api/workers), so one account
- *   has one DM in flight at a time and cannot take a whole batch;
+ * - one job per DM in one queue (`createQueue`), each inserted with `group: { id: <account> }`;
+ * - workers take batches with `fetch(name, { batchSize, groupConcurrency: 1 })` — "Limit concurrent jobs per group
+ *   globally across all nodes (database tracking)" — so one account has one DM in flight at a time and cannot take a
+ *   whole batch;
  * - each job checks and counts the account's cap for its local day in one statement of its own (the record of the
  *   send is written there, so a job retried after a crash is not sent again), then sends; the batch is completed with
- *   `complete(name, ids)`; DMs over the cap are re-sent to the queue with `startAfter` = the account's next local
- *   midnight (`insert`, https://timgit.github.io/pg-boss/#/./api/jobs) before their job completes.
+ *   `complete(name, ids)`; DMs over the cap are inserted again with `startAfter` = the account's next local midnight
+ *   before their job completes.
  *
- * 12.38.0 (installed) can exceed groupConcurrency when fetches race (fixed in 12.38.1); the cap does not depend on
- * it: the counter statement is exact under concurrency.
+ * 12.38.0 (installed) can exceed groupConcurrency when fetches race (fixed in 12.38.1, per its release notes); the
+ * cap does not depend on it: the counter statement is exact under concurrency.
  */
 
 export const PGBOSS_DM_QUEUE = 'bench_dm';
