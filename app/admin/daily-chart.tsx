@@ -1,3 +1,4 @@
+import { countTicks } from '../../lib/admin/axis-ticks.ts';
 import type { DailyFigures } from '../../lib/admin/queries.ts';
 
 const W = 720;
@@ -13,7 +14,9 @@ const SERIES = [
 
 /** 14 UTC days as grouped bars: plain SVG, sized with attributes (no style attributes, no chart library). */
 export function DailyChart({ days }: { days: DailyFigures[] }) {
-  const max = Math.max(1, ...days.flatMap((d) => SERIES.map((s) => d[s.key])));
+  const ticks = countTicks(Math.max(0, ...days.flatMap((d) => SERIES.map((s) => d[s.key]))));
+  // The scale's top is the last tick (at or above the highest bar), so grid lines and bars agree.
+  const max = ticks.at(-1) ?? 1;
   const plotH = H - TOP - BOTTOM;
   const group = (W - LEFT) / Math.max(days.length, 1);
   const bar = (group - 6) / SERIES.length;
@@ -38,11 +41,11 @@ export function DailyChart({ days }: { days: DailyFigures[] }) {
         role="img"
         aria-label="DMs sent, DMs failed and posts published per day"
       >
-        {[0, 0.5, 1].map((f) => (
-          <g key={f}>
-            <line x1={LEFT} x2={W} y1={y(max * f)} y2={y(max * f)} className="grid" />
-            <text x={LEFT - 4} y={y(max * f) + 4} className="axis" textAnchor="end">
-              {Math.round(max * f)}
+        {ticks.map((t) => (
+          <g key={t} data-tick={t}>
+            <line x1={LEFT} x2={W} y1={y(t)} y2={y(t)} className="grid" />
+            <text x={LEFT - 4} y={y(t) + 4} className="axis" textAnchor="end">
+              {t}
             </text>
           </g>
         ))}
