@@ -46,20 +46,24 @@ const errors = await withMigratedDatabase('plpgsql_check', async (url) => {
     let checked = 0;
     for (const fn of functions) {
       // A trigger function is checked against the table it fires on (NEW/OLD have that row type), once per table.
-      const targets: { relid: number; table: string | null }[] = fn.trigger
-        ? await sql`select distinct tgrelid::int as relid, tgrelid::regclass::text as "table"
-                    from pg_trigger where tgfoid = ${fn.oid} and not tgisinternal order by 2`
-        : [{ relid: 0, table: null }];
+      // A statement trigger with transition tables reads them by name: plpgsql_check is told those names.
+      const targets: { relid: number; table: string | null; oldtable: string | null; newtable: string | null }[] =
+        fn.trigger
+          ? await sql`select distinct tgrelid::int as relid, tgrelid::regclass::text as "table",
+                             tgoldtable::text as oldtable, tgnewtable::text as newtable
+                      from pg_trigger where tgfoid = ${fn.oid} and not tgisinternal order by 2`
+          : [{ relid: 0, table: null, oldtable: null, newtable: null }];
       if (targets.length === 0) {
         console.log(`note: ${fn.name} skipped: a trigger function no trigger uses (nothing to check NEW/OLD against)`);
         continue;
       }
-      for (const { relid, table } of targets) {
+      for (const { relid, table, oldtable, newtable } of targets) {
         checked++;
         // fatal_errors => false: every error of the function, not only the first.
         const findings = await sql<Finding[]>`
           select lineno, statement, sqlstate, message, detail, hint, level, query
-          from plpgsql_check_function_tb(${fn.oid}::regprocedure, ${relid}::regclass, fatal_errors => false)`;
+          from plpgsql_check_function_tb(${fn.oid}::regprocedure, ${relid}::regclass, fatal_errors => false,
+                                         oldtable => ${oldtable}::name, newtable => ${newtable}::name)`;
         for (const f of findings) {
           if (f.level === 'error') errors++;
           const where = `${fn.name}${table ? ` on ${table}` : ''} line ${f.lineno ?? '?'}${f.statement ? ` (${f.statement})` : ''}`;
