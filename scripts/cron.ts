@@ -4,6 +4,8 @@
 //   npm run cron -- --no-catch-up     ... without the catch-up
 //   npm run cron -- --once <job>      fire one job now and exit (a manual call: never deduplicated)
 //   npm run cron -- --all             fire every job now and exit (manual too)
+//   npm run cron -- --pause <job>     pause a job (its route answers "skipped" until resumed); prints one JSON line
+//   npm run cron -- --resume <job>    resume it (POST /api/jobs/<job>/pause|resume; APP_URL picks the app)
 import fs from 'node:fs';
 import { Cron } from 'croner';
 import { parseCron, previousFireBefore, readSchedules, type Schedule } from '../lib/schedules.ts';
@@ -20,7 +22,7 @@ if (args.includes('--help') || args.includes('-h')) {
     fs
       .readFileSync(new URL(import.meta.url), 'utf8')
       .split('\n')
-      .slice(0, 6)
+      .slice(0, 8)
       .join('\n')
       .replace(/^\/\/ ?/gm, ''),
   );
@@ -132,6 +134,49 @@ async function catchUp(): Promise<void> {
   // Sent as the missed fire itself: if that occurrence did start after all, the route answers duplicate_delivery.
   await Promise.all(due.map((s) => fire(s)));
 }
+
+/**
+ * --pause / --resume: through the app's operator API (POST /api/jobs/<job>/pause|resume, Bearer CRON_SECRET), so the
+ * app's own database is the one changed, whichever it is (the embedded one npm run dev holds open, or production's
+ * with APP_URL=https://<app>). One JSON line on stdout: the API's answer, or { error }. Exit 0 done, 1 the call
+ * failed, 2 unknown job (the known ones on stderr).
+ */
+async function setPaused(flag: '--pause' | '--resume', name: string | undefined): Promise<never> {
+  const known = [...new Set(list.map((s) => s.job))];
+  const fail = (code: number, error: string, extra: Record<string, unknown> = {}): never => {
+    console.log(JSON.stringify({ error, ...extra }));
+    console.error(error);
+    process.exit(code);
+  };
+  if (!name || name.startsWith('-') || !known.includes(name))
+    fail(2, `unknown job ${name ?? '(none given)'}; jobs: ${known.join(', ')}`, { jobs: known });
+  await waitForApp();
+  const action = flag === '--pause' ? 'pause' : 'resume';
+  let res: Response;
+  try {
+    res = await fetch(`${base}/api/jobs/${encodeURIComponent(name!)}/${action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'user-agent': 'pg-cron-jobs local runner (operator)' },
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (e) {
+    return fail(1, `${action} ${name}: ${(e as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (res.ok) {
+    console.log(JSON.stringify(body));
+    process.exit(0);
+  }
+  const error = `${action} ${name}: ${res.status} ${typeof body.error === 'string' ? body.error : res.statusText}`;
+  // The app knows no such job (vercel.json and the app's registry disagree): still a wrong name.
+  if (res.status === 404)
+    return fail(2, `${error}; jobs: ${(body.jobs as string[] | undefined)?.join(', ')}`, {
+      jobs: body.jobs,
+    });
+  return fail(1, error, { status: res.status });
+}
+
+if (args[0] === '--pause' || args[0] === '--resume') await setPaused(args[0], args[1]);
 
 if (args[0] === '--once' || args[0] === '--all') {
   const chosen = args[0] === '--all' ? list : list.filter((s) => s.job === args[1]);

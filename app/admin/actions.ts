@@ -4,16 +4,17 @@ import { refresh } from 'next/cache';
 import { after } from 'next/server';
 import { z } from 'zod';
 import { jobs } from '../../jobs/index.ts';
-import { QUEUE_NAME, resolveItem, setJobEnabled } from '../../lib/admin/queries.ts';
+import { runJobNow, setJobPaused } from '../../lib/admin/operator.ts';
+import { QUEUE_NAME, resolveItem } from '../../lib/admin/queries.ts';
 import { adminRequest } from '../../lib/admin/session.ts';
-import { budgetFor } from '../../lib/cron/budget.ts';
-import { type RunSummary, runJob } from '../../lib/cron/run.ts';
+import type { RunSummary } from '../../lib/cron/run.ts';
 import { getDb } from '../../lib/db/index.ts';
 import { log, toErrorMessage } from '../../lib/log.ts';
 import type { ActionResult } from './action-result.ts';
 
 // Every action starts with the credentials check on its own request (adminRequest reads headers()): a server action
 // is an ordinary POST that anyone can send to /admin, whatever the page showed. Then zod, then one SQL function.
+// Pause, resume and Run now are lib/admin/operator.ts, the same functions /api/jobs calls.
 
 const jobName = z.string().refine((name) => Object.hasOwn(jobs, name), 'unknown job');
 const runNowInput = z.object({ job: jobName });
@@ -55,10 +56,8 @@ export async function runNow(_previous: ActionResult | null, formData: FormData)
   const input = await authorizedInput(runNowInput, formData);
   if (!input.ok) return input.result;
   const job = jobs[input.data.job]!;
-  log('info', 'admin: run now', { job: job.name, address: input.address });
   try {
-    const db = await getDb();
-    const run = runJob(job, { db, trigger: 'manual', budgetMs: budgetFor(job.maxDuration) });
+    const run = runJobNow(await getDb(), job, { via: 'admin', address: input.address });
     const finished = await Promise.race([run, new Promise<null>((r) => setTimeout(() => r(null), ANSWER_WITHIN_MS))]);
     refresh();
     if (finished) return describeRun(finished);
@@ -74,9 +73,8 @@ export async function setEnabled(_previous: ActionResult | null, formData: FormD
   const input = await authorizedInput(enabledInput, formData);
   if (!input.ok) return input.result;
   const { job, enabled } = input.data;
-  log('info', enabled ? 'admin: resume job' : 'admin: pause job', { job, address: input.address });
   try {
-    await setJobEnabled(await getDb(), job, enabled);
+    await setJobPaused(await getDb(), job, !enabled, { via: 'admin', address: input.address });
     refresh();
     return { ok: true, message: enabled ? 'resumed' : 'paused: its route answers "skipped" until resumed' };
   } catch (e) {
