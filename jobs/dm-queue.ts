@@ -27,6 +27,8 @@ export const dmQueue = defineQueueJob<ClaimedDm, SentMessage, LinkedInProvider>(
   defaultLimit: 1000,
   maxContinuations: 3,
   settingsPrefix: 'DM',
+  // Due DMs, expired leases, uncertain DMs due for a lookup (supabase/migrations/20261202000200_zero_work_runs.sql).
+  probe: 'dm_probe',
   // A DM is not idempotent: an error we cannot classify may have happened after LinkedIn got it.
   unknownError: 'uncertain',
   retryLockedClaims: true,

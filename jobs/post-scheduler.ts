@@ -16,6 +16,7 @@ export const postScheduler = defineQueueJob<ClaimedPost, PublishedPost, LinkedIn
   defaultLimit: 500,
   maxContinuations: 3,
   settingsPrefix: 'POST',
+  probe: 'post_probe',
   // Publishing is not idempotent: an error we cannot classify may have happened after LinkedIn got the post.
   unknownError: 'uncertain',
   retryLockedClaims: true,

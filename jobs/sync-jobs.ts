@@ -40,6 +40,7 @@ export const syncJobs = defineQueueJob<ClaimedSyncJob, CommittedPage, SyncRun>({
   defaultLimit: 100_000,
   maxContinuations: 3,
   settingsPrefix: 'SYNC',
+  probe: 'sync_probe',
   // Reads are idempotent: whatever went wrong, fetching the page again is safe.
   unknownError: 'retry',
   prepare: () => ({

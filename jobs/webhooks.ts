@@ -23,6 +23,7 @@ export const webhooks = defineQueueJob<ClaimedDelivery, Delivered, WebhookSettin
   defaultLimit: 1000,
   maxContinuations: 3,
   settingsPrefix: 'WEBHOOK',
+  probe: 'webhook_probe',
   unknownError: 'retry',
   prepare: () => webhookSettings(),
   itemTimeoutMs: (settings) => settings.timeoutMs,

@@ -9,6 +9,11 @@ export interface JobHealth {
   timezone: string;
   enabled: boolean;
   lastSuccessAt: string | null;
+  /**
+   * The latest call: a row recording consecutive zero-work calls (job_runs.calls > 1) has the latest one's start, so
+   * this advances on every call, and so does lastSuccessAt when the calls end 'ok'.
+   */
+  lastRunAt: string | null;
   lastRunStatus: string | null;
   nextDueAt: string | null;
   overdue: boolean;
@@ -28,6 +33,7 @@ export interface HealthReport {
 interface StatusRow {
   job: string;
   enabled: boolean;
+  last_run_at: string | null;
   last_run_status: string | null;
   last_success_at: string | null;
   installed_at: string | null;
@@ -81,6 +87,7 @@ export async function healthReport(now: Date = new Date(), list: Schedule[] = sc
         timezone: s.timezone,
         enabled: true,
         lastSuccessAt: null,
+        lastRunAt: null,
         lastRunStatus: null,
         nextDueAt: nextFireAfter(s.schedule, now, s.timezone)?.toISOString() ?? null,
         overdue: false,
@@ -96,6 +103,7 @@ export async function healthReport(now: Date = new Date(), list: Schedule[] = sc
     const row = rows.find((r) => r.job === s.job) ?? {
       job: s.job,
       enabled: true,
+      last_run_at: null,
       last_run_status: null,
       last_success_at: null,
       installed_at: null,
@@ -108,6 +116,7 @@ export async function healthReport(now: Date = new Date(), list: Schedule[] = sc
       timezone: s.timezone,
       enabled: row.enabled,
       lastSuccessAt: row.last_success_at,
+      lastRunAt: row.last_run_at,
       lastRunStatus: row.last_run_status,
       nextDueAt: nextFireAfter(s.schedule, now, s.timezone)?.toISOString() ?? null,
       overdue,

@@ -46,6 +46,10 @@ begin
   if new.dm_daily_limit is distinct from old.dm_daily_limit or new.status is distinct from old.status then
     new.dm_resume_at := null;
   end if;
+  if new.timezone is distinct from old.timezone then
+    new.dm_cap_start := null;
+    new.dm_cap_end := null;
+  end if;
   return new;
 end $$;
 
@@ -60,6 +64,10 @@ CREATE FUNCTION public.accounts_reset_invitation_resume() RETURNS trigger
 begin
   if new.invite_weekly_limit is distinct from old.invite_weekly_limit or new.status is distinct from old.status then
     new.invite_resume_at := null;
+  end if;
+  if new.timezone is distinct from old.timezone then
+    new.invite_cap_start := null;
+    new.invite_cap_end := null;
   end if;
   return new;
 end $$;
@@ -76,6 +84,7 @@ begin
   if new.status is distinct from old.status then
     new.post_resume_at := null;
   end if;
+  
   return new;
 end $$;
 
@@ -276,11 +285,12 @@ end $_$;
 -- Name: admin_recent_runs(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.admin_recent_runs(p_job text DEFAULT NULL::text, p_status text DEFAULT NULL::text, p_limit integer DEFAULT 50) RETURNS TABLE(id uuid, job text, trigger text, status text, started_at timestamp with time zone, finished_at timestamp with time zone, duration_ms integer, claimed integer, succeeded integer, failed integer, retried integer, uncertain integer, remaining integer, depth integer, reason text, error text)
+CREATE FUNCTION public.admin_recent_runs(p_job text DEFAULT NULL::text, p_status text DEFAULT NULL::text, p_limit integer DEFAULT 50) RETURNS TABLE(id uuid, job text, trigger text, status text, started_at timestamp with time zone, finished_at timestamp with time zone, duration_ms integer, claimed integer, succeeded integer, failed integer, retried integer, uncertain integer, remaining integer, depth integer, reason text, error text, calls integer, first_started_at timestamp with time zone)
     LANGUAGE sql STABLE
     AS $$
   select r.id, r.job, r.trigger, r.status, r.started_at, r.finished_at, r.duration_ms,
-         r.claimed, r.succeeded, r.failed, r.retried, r.uncertain, r.remaining, r.depth, r.summary ->> 'reason', r.error
+         r.claimed, r.succeeded, r.failed, r.retried, r.uncertain, r.remaining, r.depth, r.summary ->> 'reason', r.error,
+         r.calls, r.first_started_at
     from public.job_runs r
    where (p_job is null or r.job = p_job) and (p_status is null or r.status = p_status)
    order by r.started_at desc
@@ -513,49 +523,63 @@ CREATE FUNCTION public.claim_due_dms(p_limit integer, p_lease_seconds integer, p
     LANGUAGE plpgsql
     AS $$
 declare
+  v_cursor uuid;
   v_accounts uuid[];
-  v_share integer;
 begin
   if p_limit is null or p_limit < 1 then return; end if;
+  select r.last_account into v_cursor from public.queue_rotation r where r.queue = 'dm';
 
-  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
-  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
-  select array_agg(s.id) into v_accounts from (
-    select a.id
-      from public.accounts a
-     where a.status = 'active'
-       and (a.dm_resume_at is null or a.dm_resume_at <= p_now)
-       and exists (select 1 from public.dm_queue q
-                    where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
-     order by a.dm_checked_at nulls first, a.id
-     limit p_limit
-     for update of a skip locked
-  ) s;
+  -- 1. Lock up to p_limit accounts with due items, in id order after the last one served (wrapping around): fair
+  --    across claims. SKIP LOCKED: a concurrent run takes other accounts instead of waiting, and two runs never claim
+  --    for one account at once.
+  select array_agg(x.id) into v_accounts from (
+    select b1.id from (
+      select a.id from public.accounts a
+       where a.id > coalesce(v_cursor, '00000000-0000-0000-0000-000000000000'::uuid)
+         and a.status = 'active' and (a.dm_resume_at is null or a.dm_resume_at <= p_now)
+         and exists (select 1 from public.dm_queue q
+                      where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b1
+    union all
+    -- Only read when the accounts after the cursor are fewer than p_limit (the limit below stops the scan).
+    select b2.id from (
+      select a.id from public.accounts a
+       where v_cursor is not null and a.id <= v_cursor
+         and a.status = 'active' and (a.dm_resume_at is null or a.dm_resume_at <= p_now)
+         and exists (select 1 from public.dm_queue q
+                      where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b2
+    limit p_limit
+  ) x;
   if v_accounts is null then return; end if;
-  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+  -- The cursor moves past the accounts served. A concurrent claim holding it moves it itself (never wait for it).
+  update public.queue_rotation r set last_account = v_accounts[cardinality(v_accounts)]
+   where r.queue = 'dm'
+     and r.ctid = (select r2.ctid from public.queue_rotation r2 where r2.queue = 'dm' for update skip locked);
 
   -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
-  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  --    before we locked the accounts is visible, so the counters (and a recount) are exact.
   return query
   with acc as (
     select a.id, a.timezone, a.unipile_account_id, a.dm_daily_limit as cap_limit,
            a.dm_min_interval_seconds as min_interval, a.dm_jitter_seconds as jitter,
            a.dm_window_start_hour as window_start, a.dm_window_end_hour as window_end,
-           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
-      from public.accounts a
-      cross join lateral public.queue_window(a.timezone, 'day', p_now) w
-     where a.id = any (v_accounts)
+           (p_now at time zone a.timezone) as local_now, u.ord::integer as ord,
+           cardinality(v_accounts) as k, a.dm_resume_at as resume_at,
+           (a.dm_cap_start is not null and p_now >= a.dm_cap_start and p_now < a.dm_cap_end) as fresh, a.dm_cap_start as cap_start, a.dm_cap_end as cap_end, a.dm_cap_used as cap_used
+      from unnest(v_accounts) with ordinality as u(id, ord)
+      join public.accounts a on a.id = u.id
   ),
   quota as (
     select acc.*,
-           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
-           -- history inserted as done, when it was done).
-           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
-             select count(*) from public.dm_queue u
-              where u.account_id = acc.id
-                and u.status in ('sent', 'sending', 'uncertain')
-                and coalesce(u.attempted_at, u.sent_at) >= acc.period_start
-                and coalesce(u.attempted_at, u.sent_at) < acc.period_end))::integer end as remaining,
+           case when acc.cap_limit is null then 2147483647
+                else greatest(0, acc.cap_limit - acc.used) end as remaining,
+           -- Exactly p_limit shares: floor(limit / k) each, one more for the first (limit mod k) accounts.
+           (p_limit / acc.k + case when acc.ord <= p_limit % acc.k then 1 else 0 end) as share,
            case
              when acc.window_start is null then true
              when acc.window_start < acc.window_end then
@@ -563,7 +587,12 @@ begin
              else -- a window over midnight, e.g. 22..6
                extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
            end as in_window
-      from acc
+      from (select acc.*, coalesce(case when acc.fresh then acc.cap_start end, w.starts) as period_start,
+              coalesce(case when acc.fresh then acc.cap_end end, w.ends) as period_end,
+              case when acc.cap_limit is null then 0 when acc.fresh then acc.cap_used
+                   else public.dm_cap_recount(acc.id, w.starts, w.ends) end as used
+         from acc
+         left join lateral public.queue_window(acc.timezone, 'day', p_now) w on not acc.fresh) acc
   ),
   candidates as (
     select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
@@ -575,33 +604,25 @@ begin
          where d.account_id = q.id and d.status = 'pending' and d.due_at <= p_now
          order by d.due_at, d.id
          limit case when not q.in_window then 0
-                    when q.min_interval > 0 then least(q.remaining, 1)
-                    else least(q.remaining, v_share) end
+                    when q.min_interval > 0 then least(q.remaining, 1, q.share)
+                    else least(q.remaining, q.share) end
          for update of d skip locked
       ) p
-  ),
-  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
-  picked as (
-    select c.id, c.account_id, c.unipile_account_id, c.turn
-      from candidates c
-     order by c.turn, c.due_at, c.id
-     limit p_limit
   ),
   claimed as (
     update public.dm_queue d
        set status = 'sending', attempts = d.attempts + 1, attempted_at = p_now,
-           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
-      from picked p
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id, updated_at = now()
+      from candidates p
      where d.id = p.id
     returning d.id, d.account_id, p.unipile_account_id, d.recipient_id, d.body, d.attempts, d.attempted_at, p.turn
   ),
   per_account as (
     select c.account_id, count(*)::integer as n from claimed c group by c.account_id
   ),
-  touched as (
-    update public.accounts a
-       set dm_checked_at = p_now,
-           dm_resume_at = case
+  next_state as (
+    select q.*,
+           case
              -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
              when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
              -- Outside the sending window: resume at the next window start.
@@ -613,10 +634,19 @@ begin
              when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
                p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
              else null
-           end
+           end as new_resume
       from quota q
       left join per_account pa on pa.account_id = q.id
-     where a.id = q.id
+  ),
+  -- An account row is written only when its resume time or its counter's period changes. The claimed items are
+  -- added to the counter by the item table's trigger, after this statement.
+  touched as (
+    update public.accounts a
+       set dm_resume_at = s.new_resume,
+           dm_cap_start = s.period_start, dm_cap_end = s.period_end, dm_cap_used = s.used, updated_at = now()
+      from next_state s
+     where a.id = s.id
+       and (s.new_resume is distinct from s.resume_at or not s.fresh)
   )
   select c.id, c.account_id, c.unipile_account_id, c.recipient_id, c.body, c.attempts, c.attempted_at, c.turn
     from claimed c
@@ -632,49 +662,63 @@ CREATE FUNCTION public.claim_due_invitations(p_limit integer, p_lease_seconds in
     LANGUAGE plpgsql
     AS $$
 declare
+  v_cursor uuid;
   v_accounts uuid[];
-  v_share integer;
 begin
   if p_limit is null or p_limit < 1 then return; end if;
+  select r.last_account into v_cursor from public.queue_rotation r where r.queue = 'invitation';
 
-  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
-  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
-  select array_agg(s.id) into v_accounts from (
-    select a.id
-      from public.accounts a
-     where a.status = 'active'
-       and (a.invite_resume_at is null or a.invite_resume_at <= p_now)
-       and exists (select 1 from public.invitations q
-                    where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
-     order by a.invite_checked_at nulls first, a.id
-     limit p_limit
-     for update of a skip locked
-  ) s;
+  -- 1. Lock up to p_limit accounts with due items, in id order after the last one served (wrapping around): fair
+  --    across claims. SKIP LOCKED: a concurrent run takes other accounts instead of waiting, and two runs never claim
+  --    for one account at once.
+  select array_agg(x.id) into v_accounts from (
+    select b1.id from (
+      select a.id from public.accounts a
+       where a.id > coalesce(v_cursor, '00000000-0000-0000-0000-000000000000'::uuid)
+         and a.status = 'active' and (a.invite_resume_at is null or a.invite_resume_at <= p_now)
+         and exists (select 1 from public.invitations q
+                      where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b1
+    union all
+    -- Only read when the accounts after the cursor are fewer than p_limit (the limit below stops the scan).
+    select b2.id from (
+      select a.id from public.accounts a
+       where v_cursor is not null and a.id <= v_cursor
+         and a.status = 'active' and (a.invite_resume_at is null or a.invite_resume_at <= p_now)
+         and exists (select 1 from public.invitations q
+                      where q.account_id = a.id and q.status = 'pending' and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b2
+    limit p_limit
+  ) x;
   if v_accounts is null then return; end if;
-  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+  -- The cursor moves past the accounts served. A concurrent claim holding it moves it itself (never wait for it).
+  update public.queue_rotation r set last_account = v_accounts[cardinality(v_accounts)]
+   where r.queue = 'invitation'
+     and r.ctid = (select r2.ctid from public.queue_rotation r2 where r2.queue = 'invitation' for update skip locked);
 
   -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
-  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  --    before we locked the accounts is visible, so the counters (and a recount) are exact.
   return query
   with acc as (
     select a.id, a.timezone, a.unipile_account_id, a.invite_weekly_limit as cap_limit,
            0 as min_interval, 0 as jitter,
            null::smallint as window_start, null::smallint as window_end,
-           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
-      from public.accounts a
-      cross join lateral public.queue_window(a.timezone, 'week', p_now) w
-     where a.id = any (v_accounts)
+           (p_now at time zone a.timezone) as local_now, u.ord::integer as ord,
+           cardinality(v_accounts) as k, a.invite_resume_at as resume_at,
+           (a.invite_cap_start is not null and p_now >= a.invite_cap_start and p_now < a.invite_cap_end) as fresh, a.invite_cap_start as cap_start, a.invite_cap_end as cap_end, a.invite_cap_used as cap_used
+      from unnest(v_accounts) with ordinality as u(id, ord)
+      join public.accounts a on a.id = u.id
   ),
   quota as (
     select acc.*,
-           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
-           -- history inserted as done, when it was done).
-           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
-             select count(*) from public.invitations u
-              where u.account_id = acc.id
-                and u.status in ('sent', 'sending', 'uncertain')
-                and coalesce(u.attempted_at, u.sent_at) >= acc.period_start
-                and coalesce(u.attempted_at, u.sent_at) < acc.period_end))::integer end as remaining,
+           case when acc.cap_limit is null then 2147483647
+                else greatest(0, acc.cap_limit - acc.used) end as remaining,
+           -- Exactly p_limit shares: floor(limit / k) each, one more for the first (limit mod k) accounts.
+           (p_limit / acc.k + case when acc.ord <= p_limit % acc.k then 1 else 0 end) as share,
            case
              when acc.window_start is null then true
              when acc.window_start < acc.window_end then
@@ -682,7 +726,12 @@ begin
              else -- a window over midnight, e.g. 22..6
                extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
            end as in_window
-      from acc
+      from (select acc.*, coalesce(case when acc.fresh then acc.cap_start end, w.starts) as period_start,
+              coalesce(case when acc.fresh then acc.cap_end end, w.ends) as period_end,
+              case when acc.cap_limit is null then 0 when acc.fresh then acc.cap_used
+                   else public.invitation_cap_recount(acc.id, w.starts, w.ends) end as used
+         from acc
+         left join lateral public.queue_window(acc.timezone, 'week', p_now) w on not acc.fresh) acc
   ),
   candidates as (
     select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
@@ -694,33 +743,25 @@ begin
          where d.account_id = q.id and d.status = 'pending' and d.due_at <= p_now
          order by d.due_at, d.id
          limit case when not q.in_window then 0
-                    when q.min_interval > 0 then least(q.remaining, 1)
-                    else least(q.remaining, v_share) end
+                    when q.min_interval > 0 then least(q.remaining, 1, q.share)
+                    else least(q.remaining, q.share) end
          for update of d skip locked
       ) p
-  ),
-  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
-  picked as (
-    select c.id, c.account_id, c.unipile_account_id, c.turn
-      from candidates c
-     order by c.turn, c.due_at, c.id
-     limit p_limit
   ),
   claimed as (
     update public.invitations d
        set status = 'sending', attempts = d.attempts + 1, attempted_at = p_now,
-           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
-      from picked p
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id, updated_at = now()
+      from candidates p
      where d.id = p.id
     returning d.id, d.account_id, p.unipile_account_id, d.recipient_id, d.message, d.attempts, d.attempted_at, p.turn
   ),
   per_account as (
     select c.account_id, count(*)::integer as n from claimed c group by c.account_id
   ),
-  touched as (
-    update public.accounts a
-       set invite_checked_at = p_now,
-           invite_resume_at = case
+  next_state as (
+    select q.*,
+           case
              -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
              when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
              -- Outside the sending window: resume at the next window start.
@@ -732,10 +773,19 @@ begin
              when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
                p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
              else null
-           end
+           end as new_resume
       from quota q
       left join per_account pa on pa.account_id = q.id
-     where a.id = q.id
+  ),
+  -- An account row is written only when its resume time or its counter's period changes. The claimed items are
+  -- added to the counter by the item table's trigger, after this statement.
+  touched as (
+    update public.accounts a
+       set invite_resume_at = s.new_resume,
+           invite_cap_start = s.period_start, invite_cap_end = s.period_end, invite_cap_used = s.used, updated_at = now()
+      from next_state s
+     where a.id = s.id
+       and (s.new_resume is distinct from s.resume_at or not s.fresh)
   )
   select c.id, c.account_id, c.unipile_account_id, c.recipient_id, c.message, c.attempts, c.attempted_at, c.turn
     from claimed c
@@ -751,49 +801,63 @@ CREATE FUNCTION public.claim_due_posts(p_limit integer, p_lease_seconds integer,
     LANGUAGE plpgsql
     AS $$
 declare
+  v_cursor uuid;
   v_accounts uuid[];
-  v_share integer;
 begin
   if p_limit is null or p_limit < 1 then return; end if;
+  select r.last_account into v_cursor from public.queue_rotation r where r.queue = 'post';
 
-  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
-  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
-  select array_agg(s.id) into v_accounts from (
-    select a.id
-      from public.accounts a
-     where a.status = 'active'
-       and (a.post_resume_at is null or a.post_resume_at <= p_now)
-       and exists (select 1 from public.posts q
-                    where q.account_id = a.id and q.status = 'scheduled' and q.due_at <= p_now)
-     order by a.post_checked_at nulls first, a.id
-     limit p_limit
-     for update of a skip locked
-  ) s;
+  -- 1. Lock up to p_limit accounts with due items, in id order after the last one served (wrapping around): fair
+  --    across claims. SKIP LOCKED: a concurrent run takes other accounts instead of waiting, and two runs never claim
+  --    for one account at once.
+  select array_agg(x.id) into v_accounts from (
+    select b1.id from (
+      select a.id from public.accounts a
+       where a.id > coalesce(v_cursor, '00000000-0000-0000-0000-000000000000'::uuid)
+         and a.status = 'active' and (a.post_resume_at is null or a.post_resume_at <= p_now)
+         and exists (select 1 from public.posts q
+                      where q.account_id = a.id and q.status = 'scheduled' and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b1
+    union all
+    -- Only read when the accounts after the cursor are fewer than p_limit (the limit below stops the scan).
+    select b2.id from (
+      select a.id from public.accounts a
+       where v_cursor is not null and a.id <= v_cursor
+         and a.status = 'active' and (a.post_resume_at is null or a.post_resume_at <= p_now)
+         and exists (select 1 from public.posts q
+                      where q.account_id = a.id and q.status = 'scheduled' and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b2
+    limit p_limit
+  ) x;
   if v_accounts is null then return; end if;
-  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+  -- The cursor moves past the accounts served. A concurrent claim holding it moves it itself (never wait for it).
+  update public.queue_rotation r set last_account = v_accounts[cardinality(v_accounts)]
+   where r.queue = 'post'
+     and r.ctid = (select r2.ctid from public.queue_rotation r2 where r2.queue = 'post' for update skip locked);
 
   -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
-  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  --    before we locked the accounts is visible, so the counters (and a recount) are exact.
   return query
   with acc as (
     select a.id, a.timezone, a.unipile_account_id, null::integer as cap_limit,
            0 as min_interval, 0 as jitter,
            null::smallint as window_start, null::smallint as window_end,
-           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
-      from public.accounts a
-      cross join lateral public.queue_window(a.timezone, 'day', p_now) w
-     where a.id = any (v_accounts)
+           (p_now at time zone a.timezone) as local_now, u.ord::integer as ord,
+           cardinality(v_accounts) as k, a.post_resume_at as resume_at,
+           null::timestamptz as period_end, 0 as used
+      from unnest(v_accounts) with ordinality as u(id, ord)
+      join public.accounts a on a.id = u.id
   ),
   quota as (
     select acc.*,
-           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
-           -- history inserted as done, when it was done).
-           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
-             select count(*) from public.posts u
-              where u.account_id = acc.id
-                and u.status in ('published', 'publishing', 'uncertain')
-                and coalesce(u.attempted_at, u.published_at) >= acc.period_start
-                and coalesce(u.attempted_at, u.published_at) < acc.period_end))::integer end as remaining,
+           case when acc.cap_limit is null then 2147483647
+                else greatest(0, acc.cap_limit - acc.used) end as remaining,
+           -- Exactly p_limit shares: floor(limit / k) each, one more for the first (limit mod k) accounts.
+           (p_limit / acc.k + case when acc.ord <= p_limit % acc.k then 1 else 0 end) as share,
            case
              when acc.window_start is null then true
              when acc.window_start < acc.window_end then
@@ -813,33 +877,25 @@ begin
          where d.account_id = q.id and d.status = 'scheduled' and d.due_at <= p_now
          order by d.due_at, d.id
          limit case when not q.in_window then 0
-                    when q.min_interval > 0 then least(q.remaining, 1)
-                    else least(q.remaining, v_share) end
+                    when q.min_interval > 0 then least(q.remaining, 1, q.share)
+                    else least(q.remaining, q.share) end
          for update of d skip locked
       ) p
-  ),
-  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
-  picked as (
-    select c.id, c.account_id, c.unipile_account_id, c.turn
-      from candidates c
-     order by c.turn, c.due_at, c.id
-     limit p_limit
   ),
   claimed as (
     update public.posts d
        set status = 'publishing', attempts = d.attempts + 1, attempted_at = p_now,
-           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
-      from picked p
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id, updated_at = now()
+      from candidates p
      where d.id = p.id
     returning d.id, d.account_id, p.unipile_account_id, d.content, d.attempts, d.attempted_at, p.turn
   ),
   per_account as (
     select c.account_id, count(*)::integer as n from claimed c group by c.account_id
   ),
-  touched as (
-    update public.accounts a
-       set post_checked_at = p_now,
-           post_resume_at = case
+  next_state as (
+    select q.*,
+           case
              -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
              when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
              -- Outside the sending window: resume at the next window start.
@@ -851,10 +907,18 @@ begin
              when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
                p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
              else null
-           end
+           end as new_resume
       from quota q
       left join per_account pa on pa.account_id = q.id
-     where a.id = q.id
+  ),
+  -- An account row is written only when its resume time or its counter's period changes. The claimed items are
+  -- added to the counter by the item table's trigger, after this statement.
+  touched as (
+    update public.accounts a
+       set post_resume_at = s.new_resume, updated_at = now()
+      from next_state s
+     where a.id = s.id
+       and (s.new_resume is distinct from s.resume_at)
   )
   select c.id, c.account_id, c.unipile_account_id, c.content, c.attempts, c.attempted_at, c.turn
     from claimed c
@@ -1059,6 +1123,152 @@ $$;
 
 
 --
+-- Name: cron_probe(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cron_probe(p_probe text, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $_$
+declare v_due boolean;
+begin
+  if p_probe is null or p_probe !~ '^[a-z][a-z0-9_]{0,62}$'
+     or to_regprocedure(format('public.%I(timestamptz)', p_probe)) is null then
+    raise exception 'cron_probe: no probe function public.%(timestamptz)', coalesce(p_probe, 'null')
+      using errcode = '42883';
+  end if;
+  execute format('select public.%I($1)', p_probe) into v_due using p_now;
+  return coalesce(v_due, true);
+end $_$;
+
+
+--
+-- Name: cron_run_begin(text, text, integer, boolean, integer, integer, timestamp with time zone, text, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cron_run_begin(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean DEFAULT false, p_lease_seconds integer DEFAULT 360, p_depth integer DEFAULT 0, p_now timestamp with time zone DEFAULT now(), p_execution_id text DEFAULT NULL::text, p_scheduled_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_probe text DEFAULT NULL::text) RETURNS TABLE(run_id uuid, status text, reason text, due boolean, calls integer)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+declare
+  v_run uuid;
+  v_status text;
+  v_reason text;
+  v_holder uuid;
+  v_calls integer := 1;
+  v_due boolean;
+begin
+  select s.run_id, s.status, s.reason into v_run, v_status, v_reason
+    from public.cron_run_start(p_job, p_trigger, p_budget_ms, p_single_flight, p_lease_seconds, p_depth, p_now,
+                               p_execution_id, p_scheduled_at) s;
+
+  if p_execution_id is not null and v_reason is distinct from 'duplicate_delivery' then
+    -- Read after cron_run_start, in a new snapshot: a collapse that moved this id here while our insert waited for
+    -- it has committed by now.
+    select o.run_id into v_holder from public.job_run_occurrences o
+     where o.job = p_job and o.execution_id = p_execution_id and o.recorded_at >= p_now - interval '1 day';
+    if v_holder is not null then
+      delete from public.job_runs r where r.id = v_run;
+      update public.cron_state s set lock_until = null, lock_run_id = null
+       where s.job = p_job and s.lock_run_id = v_run;
+      return query select v_holder, 'skipped'::text, 'duplicate_delivery'::text, null::boolean, null::integer;
+      return;
+    end if;
+  end if;
+
+  if v_status = 'skipped' and v_reason in ('paused', 'locked') then
+    select c.run_id, c.calls into v_run, v_calls from public.cron_run_collapse(v_run, p_now) c;
+  elsif v_status = 'running' and p_probe is not null then
+    v_due := public.cron_probe(p_probe, p_now);
+  end if;
+  return query select v_run, v_status, v_reason, v_due, v_calls;
+end $$;
+
+
+--
+-- Name: cron_run_collapse(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cron_run_collapse(p_run_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(run_id uuid, calls integer, first_started_at timestamp with time zone)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+declare
+  v_new public.job_runs%rowtype;
+  v_prev public.job_runs%rowtype;
+  v_newer boolean;
+  v_keep_exec text;
+  v_moved_exec text;
+begin
+  select * into v_new from public.job_runs r where r.id = p_run_id;
+  if v_new.id is null then return; end if;
+  -- The job's newest other row, locked: two zero-work calls finishing at once fold one after the other. A running
+  -- row or a row that did work is newest? Then this call starts a new row.
+  select * into v_prev from public.job_runs r
+   where r.job = v_new.job and r.id <> v_new.id
+   order by r.started_at desc, r.id desc
+   limit 1
+   for update;
+  if v_prev.id is null or not v_prev.zero_work or v_prev.status <> v_new.status or v_prev.trigger <> v_new.trigger
+     or v_prev.depth <> v_new.depth or (v_prev.summary ->> 'reason') is distinct from (v_new.summary ->> 'reason') then
+    update public.job_runs r set zero_work = true where r.id = v_new.id;
+    return query select v_new.id, v_new.calls, v_new.first_started_at;
+    return;
+  end if;
+
+  v_newer := v_new.started_at >= v_prev.started_at;
+  -- The collapsed row keeps the newest call's execution id; the other one, if it held its occurrence ('ok'), becomes
+  -- a key of job_run_occurrences pointing at the collapsed row.
+  v_keep_exec := case when v_newer then coalesce(v_new.execution_id, v_prev.execution_id)
+                      else coalesce(v_prev.execution_id, v_new.execution_id) end;
+  v_moved_exec := case when v_keep_exec is not distinct from v_new.execution_id then v_prev.execution_id
+                       else v_new.execution_id end;
+  -- First the new row goes: it may hold the very execution id the collapsed row takes over (the unique index).
+  delete from public.job_runs r where r.id = v_new.id;
+  if v_moved_exec is not null and v_moved_exec is distinct from v_keep_exec and v_new.status = 'ok' then
+    insert into public.job_run_occurrences (job, execution_id, run_id, recorded_at)
+    values (v_new.job, v_moved_exec, v_prev.id, least(v_new.started_at, v_prev.started_at))
+    on conflict (job, execution_id) do update set run_id = excluded.run_id, recorded_at = excluded.recorded_at;
+    delete from public.job_run_occurrences o
+     where o.job = v_new.job and o.recorded_at < p_now - interval '1 day';
+  end if;
+  return query
+  update public.job_runs r
+     set calls = v_prev.calls + v_new.calls,
+         first_started_at = least(coalesce(v_prev.first_started_at, v_prev.started_at),
+                                  coalesce(v_new.first_started_at, v_new.started_at)),
+         started_at = greatest(v_prev.started_at, v_new.started_at),
+         finished_at = greatest(v_prev.finished_at, v_new.finished_at),
+         execution_id = v_keep_exec,
+         scheduled_at = case when v_newer then coalesce(v_new.scheduled_at, v_prev.scheduled_at) else v_prev.scheduled_at end,
+         duration_ms = case when v_newer then v_new.duration_ms else v_prev.duration_ms end,
+         budget_ms = case when v_newer then v_new.budget_ms else v_prev.budget_ms end,
+         summary = case when not v_newer then v_prev.summary
+                        when v_new.summary ? 'runId' then v_new.summary || jsonb_build_object('runId', v_prev.id)
+                        else v_new.summary end
+   where r.id = v_prev.id
+  returning r.id, r.calls, r.first_started_at;
+end $$;
+
+
+--
+-- Name: cron_run_end(uuid, text, jsonb, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cron_run_end(p_run_id uuid, p_status text, p_summary jsonb, p_error text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now(), p_zero_work boolean DEFAULT false) RETURNS TABLE(run_id uuid, calls integer, first_started_at timestamp with time zone)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+begin
+  perform public.cron_run_finish(p_run_id, p_status, p_summary, p_error, p_now);
+  if p_zero_work and p_status = 'ok' and p_error is null then
+    return query select * from public.cron_run_collapse(p_run_id, p_now);
+  else
+    return query select r.id, r.calls, r.first_started_at from public.job_runs r where r.id = p_run_id;
+  end if;
+end $$;
+
+
+--
 -- Name: cron_run_finish(uuid, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1196,6 +1406,142 @@ $$;
 
 
 --
+-- Name: dm_cap_count(uuid[], timestamp with time zone[], integer[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform 1 from public.accounts a
+   where a.id in (select distinct x from unnest(p_account) x)
+   order by a.id
+     for no key update;
+  update public.accounts a
+     set dm_cap_used = greatest(0, a.dm_cap_used + c.delta), updated_at = now()
+    from (select ch.account_id, sum(ch.delta)::integer as delta
+            from unnest(p_account, p_at, p_delta) as ch(account_id, at, delta)
+            join public.accounts b on b.id = ch.account_id
+           where ch.at >= b.dm_cap_start and ch.at < b.dm_cap_end
+           group by ch.account_id
+          having sum(ch.delta) <> 0) c
+   where a.id = c.account_id;
+end $$;
+
+
+--
+-- Name: dm_cap_count_delete(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_cap_count_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  select array_agg(o.account_id), array_agg(coalesce(o.attempted_at, o.sent_at)), array_agg(-1)
+    into v_account, v_at, v_delta
+    from old_rows o where o.status in ('sent', 'sending', 'uncertain');
+  if v_account is not null then perform public.dm_cap_count(v_account, v_at, v_delta); end if;
+  return null;
+end $$;
+
+
+--
+-- Name: dm_cap_count_insert(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_cap_count_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  select array_agg(n.account_id), array_agg(coalesce(n.attempted_at, n.sent_at)), array_agg(1)
+    into v_account, v_at, v_delta
+    from new_rows n where n.status in ('sent', 'sending', 'uncertain');
+  if v_account is not null then perform public.dm_cap_count(v_account, v_at, v_delta); end if;
+  return null;
+end $$;
+
+
+--
+-- Name: dm_cap_count_truncate(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_cap_count_truncate() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  update public.accounts set dm_cap_start = null, dm_cap_end = null, dm_cap_used = 0
+   where dm_cap_start is not null;
+  return null;
+end $$;
+
+
+--
+-- Name: dm_cap_count_update(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_cap_count_update() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  -- Only rows whose account, counted-ness or time changed; a settle of sent items changes none of them.
+  with ch as (
+    select o.account_id as old_account, o.status in ('sent', 'sending', 'uncertain') as old_counted,
+           coalesce(o.attempted_at, o.sent_at) as old_at,
+           n.account_id as new_account, n.status in ('sent', 'sending', 'uncertain') as new_counted,
+           coalesce(n.attempted_at, n.sent_at) as new_at
+      from new_rows n join old_rows o on o.id = n.id
+  ),
+  moved as (
+    select ch.old_account as account_id, ch.old_at as at, -1 as delta from ch
+     where ch.old_counted and (not ch.new_counted or ch.new_account is distinct from ch.old_account
+                               or ch.new_at is distinct from ch.old_at)
+    union all
+    select ch.new_account, ch.new_at, 1 from ch
+     where ch.new_counted and (not ch.old_counted or ch.new_account is distinct from ch.old_account
+                               or ch.new_at is distinct from ch.old_at)
+  )
+  select array_agg(m.account_id), array_agg(m.at), array_agg(m.delta) into v_account, v_at, v_delta from moved m;
+  if v_account is not null then perform public.dm_cap_count(v_account, v_at, v_delta); end if;
+  return null;
+end $$;
+
+
+--
+-- Name: dm_cap_recount(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+  select count(*)::integer from public.dm_queue u
+   where u.account_id = p_account
+     and u.status in ('sent', 'sending', 'uncertain')
+     and coalesce(u.attempted_at, u.sent_at) >= p_start
+     and coalesce(u.attempted_at, u.sent_at) < p_end;
+$$;
+
+
+--
+-- Name: dm_probe(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dm_probe(p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select public.queue_probe('dm', p_now)
+      or exists (select 1 from public.dm_queue d
+                   join public.accounts a on a.id = d.account_id and a.status = 'active'
+                  where d.status = 'uncertain' and d.attempted_at is not null
+                    and d.attempted_at <= p_now - interval '2 minutes'
+                    and (d.reconcile_checked_at is null or d.reconcile_checked_at <= p_now - interval '1 hour')
+                    and coalesce(a.unipile_account_id, '') <> '');
+$$;
+
+
+--
 -- Name: enqueue_sync_job(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1262,6 +1608,136 @@ $$;
 
 
 --
+-- Name: invitation_cap_count(uuid[], timestamp with time zone[], integer[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform 1 from public.accounts a
+   where a.id in (select distinct x from unnest(p_account) x)
+   order by a.id
+     for no key update;
+  update public.accounts a
+     set invite_cap_used = greatest(0, a.invite_cap_used + c.delta), updated_at = now()
+    from (select ch.account_id, sum(ch.delta)::integer as delta
+            from unnest(p_account, p_at, p_delta) as ch(account_id, at, delta)
+            join public.accounts b on b.id = ch.account_id
+           where ch.at >= b.invite_cap_start and ch.at < b.invite_cap_end
+           group by ch.account_id
+          having sum(ch.delta) <> 0) c
+   where a.id = c.account_id;
+end $$;
+
+
+--
+-- Name: invitation_cap_count_delete(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_cap_count_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  select array_agg(o.account_id), array_agg(coalesce(o.attempted_at, o.sent_at)), array_agg(-1)
+    into v_account, v_at, v_delta
+    from old_rows o where o.status in ('sent', 'sending', 'uncertain');
+  if v_account is not null then perform public.invitation_cap_count(v_account, v_at, v_delta); end if;
+  return null;
+end $$;
+
+
+--
+-- Name: invitation_cap_count_insert(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_cap_count_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  select array_agg(n.account_id), array_agg(coalesce(n.attempted_at, n.sent_at)), array_agg(1)
+    into v_account, v_at, v_delta
+    from new_rows n where n.status in ('sent', 'sending', 'uncertain');
+  if v_account is not null then perform public.invitation_cap_count(v_account, v_at, v_delta); end if;
+  return null;
+end $$;
+
+
+--
+-- Name: invitation_cap_count_truncate(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_cap_count_truncate() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  update public.accounts set invite_cap_start = null, invite_cap_end = null, invite_cap_used = 0
+   where invite_cap_start is not null;
+  return null;
+end $$;
+
+
+--
+-- Name: invitation_cap_count_update(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_cap_count_update() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  -- Only rows whose account, counted-ness or time changed; a settle of sent items changes none of them.
+  with ch as (
+    select o.account_id as old_account, o.status in ('sent', 'sending', 'uncertain') as old_counted,
+           coalesce(o.attempted_at, o.sent_at) as old_at,
+           n.account_id as new_account, n.status in ('sent', 'sending', 'uncertain') as new_counted,
+           coalesce(n.attempted_at, n.sent_at) as new_at
+      from new_rows n join old_rows o on o.id = n.id
+  ),
+  moved as (
+    select ch.old_account as account_id, ch.old_at as at, -1 as delta from ch
+     where ch.old_counted and (not ch.new_counted or ch.new_account is distinct from ch.old_account
+                               or ch.new_at is distinct from ch.old_at)
+    union all
+    select ch.new_account, ch.new_at, 1 from ch
+     where ch.new_counted and (not ch.old_counted or ch.new_account is distinct from ch.old_account
+                               or ch.new_at is distinct from ch.old_at)
+  )
+  select array_agg(m.account_id), array_agg(m.at), array_agg(m.delta) into v_account, v_at, v_delta from moved m;
+  if v_account is not null then perform public.invitation_cap_count(v_account, v_at, v_delta); end if;
+  return null;
+end $$;
+
+
+--
+-- Name: invitation_cap_recount(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+  select count(*)::integer from public.invitations u
+   where u.account_id = p_account
+     and u.status in ('sent', 'sending', 'uncertain')
+     and coalesce(u.attempted_at, u.sent_at) >= p_start
+     and coalesce(u.attempted_at, u.sent_at) < p_end;
+$$;
+
+
+--
+-- Name: invitation_probe(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.invitation_probe(p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select public.queue_probe('invitation', p_now);
+$$;
+
+
+--
 -- Name: is_valid_timezone(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1296,6 +1772,17 @@ $$;
 
 
 --
+-- Name: post_probe(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.post_probe(p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select public.queue_probe('post', p_now);
+$$;
+
+
+--
 -- Name: queue_cooldown(text, numeric); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1309,10 +1796,10 @@ $$;
 
 
 --
--- Name: queue_define(text, text, text, text, text, text, text, text, text[], jsonb, text, text, text, text, text, integer, integer[], integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: queue_define(text, text, text, text, text, text, text, text, text[], jsonb, text, text, text, text, text, integer, integer[], integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text DEFAULT NULL::text, p_cap_period text DEFAULT 'day'::text, p_pacing_prefix text DEFAULT NULL::text, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_retry_after_max_seconds integer DEFAULT 86400) RETURNS void
+CREATE FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text DEFAULT NULL::text, p_cap_limit_column text DEFAULT NULL::text, p_cap_period text DEFAULT 'day'::text, p_pacing_prefix text DEFAULT NULL::text, p_max_attempts integer DEFAULT 5, p_backoff_seconds integer[] DEFAULT ARRAY[60, 300, 1800, 21600], p_retry_after_max_seconds integer DEFAULT 86400, p_counter_prefix text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
     AS $_$
 declare
@@ -1325,6 +1812,9 @@ declare
   v_col text;
   v_key text;
   v_type text;
+  v_capped boolean := p_cap_limit_column is not null;
+  v_counter text := coalesce(p_counter_prefix, p_queue);
+  v_counted text;
 begin
   if p_cap_period not in ('day', 'week') then raise exception 'queue_define: period must be day or week'; end if;
   insert into public.queue_policies as q (queue, max_attempts, backoff_seconds, retry_after_max_seconds, item_table,
@@ -1334,7 +1824,7 @@ begin
   values (p_queue, p_max_attempts, p_backoff_seconds, p_retry_after_max_seconds, p_item_table,
           p_waiting_status, p_active_status, p_done_status, 'uncertain', true,
           p_done_at_column, p_payload_columns[1], p_payload_columns[cardinality(p_payload_columns)],
-          p_cap_limit_column, case when p_cap_limit_column is not null then p_cap_period end, p_resume_column)
+          p_cap_limit_column, case when v_capped then p_cap_period end, p_resume_column)
   on conflict (queue) do update
      set item_table = excluded.item_table, waiting_status = excluded.waiting_status,
          active_status = excluded.active_status, done_status = excluded.done_status,
@@ -1342,6 +1832,7 @@ begin
          done_at_column = excluded.done_at_column, target_column = excluded.target_column,
          preview_column = excluded.preview_column, cap_limit_column = excluded.cap_limit_column,
          cap_period = excluded.cap_period, resume_column = excluded.resume_column;
+  insert into public.queue_rotation (queue) values (p_queue) on conflict (queue) do nothing;
 
   foreach v_col in array p_payload_columns loop
     select format_type(a.atttypid, a.atttypmod) into v_type
@@ -1357,6 +1848,13 @@ begin
       E',\n           %1$I = case when p.decision = ''done'' then p.result ->> %2$L else d.%1$I end', v_col, v_key);
   end loop;
 
+  if v_capped then
+    execute format('alter table public.accounts add column if not exists %I timestamptz, '
+                   'add column if not exists %I timestamptz, add column if not exists %I integer not null default 0',
+                   v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used');
+  end if;
+  v_counted := format('in (%L, %L, ''uncertain'')', p_done_status, p_active_status);
+
   v_vars := jsonb_build_object(
     'queue', quote_literal(p_queue),
     'table', quote_ident(p_item_table),
@@ -1365,23 +1863,35 @@ begin
     'reap_fn', quote_ident('reap_expired_' || p_plural),
     'backlog_fn', quote_ident(p_singular || '_backlog'),
     'reset_fn', quote_ident('accounts_reset_' || p_queue || '_resume'),
+    'count_fn', quote_ident(p_queue || '_cap_count'),
+    'count_ins_fn', quote_ident(p_queue || '_cap_count_insert'),
+    'count_upd_fn', quote_ident(p_queue || '_cap_count_update'),
+    'count_del_fn', quote_ident(p_queue || '_cap_count_delete'),
+    'count_trunc_fn', quote_ident(p_queue || '_cap_count_truncate'),
+    'recount_fn', quote_ident(p_queue || '_cap_recount'),
     'waiting', quote_literal(p_waiting_status),
     'active', quote_literal(p_active_status),
     'done', quote_literal(p_done_status),
+    'counted', v_counted,
     'active_word', p_active_status,
     'resend_word', 're-' || p_done_status,
     'done_at', quote_ident(p_done_at_column),
     'resume', quote_ident(p_resume_column),
-    'checked', quote_ident(p_checked_column),
+    'cap_start', quote_ident(v_counter || '_cap_start'),
+    'cap_end', quote_ident(v_counter || '_cap_end'),
+    'cap_used', quote_ident(v_counter || '_cap_used'),
     'payload_ret', v_payload_ret,
     'payload_d', v_payload_d,
     'payload_c', v_payload_c,
     'done_sets', v_done_sets,
     'period', quote_literal(p_cap_period),
     'cap_limit', coalesce('a.' || quote_ident(p_cap_limit_column), 'null::integer'),
-    'reset_columns', coalesce(quote_ident(p_cap_limit_column) || ', ', '') || 'status',
+    'reset_columns', coalesce(quote_ident(p_cap_limit_column) || ', ', '') || 'status, timezone',
     'reset_when', coalesce('new.' || quote_ident(p_cap_limit_column) || ' is distinct from old.'
                            || quote_ident(p_cap_limit_column) || ' or ', '') || 'new.status is distinct from old.status',
+    'reset_period', case when v_capped then format(
+      E'if new.timezone is distinct from old.timezone then\n    new.%1$I := null;\n    new.%2$I := null;\n  end if;',
+      v_counter || '_cap_start', v_counter || '_cap_end') else '' end,
     'min_interval', coalesce('a.' || quote_ident(p_pacing_prefix || '_min_interval_seconds'), '0'),
     'jitter', coalesce('a.' || quote_ident(p_pacing_prefix || '_jitter_seconds'), '0'),
     'window_start', coalesce('a.' || quote_ident(p_pacing_prefix || '_window_start_hour'), 'null::smallint'),
@@ -1392,10 +1902,12 @@ begin
     select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace = 'public'::regnamespace
        and p.proname in ('claim_due_' || p_plural, 'settle_' || p_plural, 'reap_expired_' || p_plural,
-                         p_singular || '_backlog')
+                         p_singular || '_backlog', p_queue || '_cap_recount')
   loop
     execute 'drop function ' || v_fn;
   end loop;
+
+  perform public.queue_stamp_updated_at(p_item_table);
 
   execute public.queue_render($tpl$
 create function public.{{reap_fn}}(p_now timestamptz default now()) returns integer
@@ -1405,7 +1917,7 @@ begin
   -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
   -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
   update public.{{table}} d
-     set status = 'uncertain', lease_until = null,
+     set status = 'uncertain', lease_until = null, updated_at = now(),
          last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
                       ' while {{active_word}}: the outcome is unknown, so it is not {{resend_word}} automatically'
    where d.status = {{active}} and d.lease_until <= p_now;
@@ -1413,6 +1925,113 @@ begin
   return n;
 end $fn$;
 $tpl$, v_vars);
+
+  if v_capped then
+    -- The counter's definition, once: what counts against the cap of an account in [p_start, p_end). The claim's
+    -- recount and the property test call it; the triggers below keep _cap_used equal to it.
+    execute public.queue_render($tpl$
+create function public.{{recount_fn}}(p_account uuid, p_start timestamptz, p_end timestamptz) returns integer
+language sql stable as $fn$
+  select count(*)::integer from public.{{table}} u
+   where u.account_id = p_account
+     and u.status {{counted}}
+     and coalesce(u.attempted_at, u.{{done_at}}) >= p_start
+     and coalesce(u.attempted_at, u.{{done_at}}) < p_end;
+$fn$;
+
+-- Applies counted-item changes (+1 for a row that now counts, -1 for one that no longer does) to the counters whose
+-- period holds their time. The accounts are locked first, in id order (no deadlock between two such statements), so
+-- the period read is the latest committed one.
+create or replace function public.{{count_fn}}(p_account uuid[], p_at timestamptz[], p_delta integer[])
+returns void
+language plpgsql volatile as $fn$
+begin
+  perform 1 from public.accounts a
+   where a.id in (select distinct x from unnest(p_account) x)
+   order by a.id
+     for no key update;
+  update public.accounts a
+     set {{cap_used}} = greatest(0, a.{{cap_used}} + c.delta), updated_at = now()
+    from (select ch.account_id, sum(ch.delta)::integer as delta
+            from unnest(p_account, p_at, p_delta) as ch(account_id, at, delta)
+            join public.accounts b on b.id = ch.account_id
+           where ch.at >= b.{{cap_start}} and ch.at < b.{{cap_end}}
+           group by ch.account_id
+          having sum(ch.delta) <> 0) c
+   where a.id = c.account_id;
+end $fn$;
+
+create or replace function public.{{count_ins_fn}}() returns trigger
+language plpgsql volatile as $fn$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  select array_agg(n.account_id), array_agg(coalesce(n.attempted_at, n.{{done_at}})), array_agg(1)
+    into v_account, v_at, v_delta
+    from new_rows n where n.status {{counted}};
+  if v_account is not null then perform public.{{count_fn}}(v_account, v_at, v_delta); end if;
+  return null;
+end $fn$;
+
+create or replace function public.{{count_del_fn}}() returns trigger
+language plpgsql volatile as $fn$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  select array_agg(o.account_id), array_agg(coalesce(o.attempted_at, o.{{done_at}})), array_agg(-1)
+    into v_account, v_at, v_delta
+    from old_rows o where o.status {{counted}};
+  if v_account is not null then perform public.{{count_fn}}(v_account, v_at, v_delta); end if;
+  return null;
+end $fn$;
+
+create or replace function public.{{count_upd_fn}}() returns trigger
+language plpgsql volatile as $fn$
+declare v_account uuid[]; v_at timestamptz[]; v_delta integer[];
+begin
+  -- Only rows whose account, counted-ness or time changed; a settle of sent items changes none of them.
+  with ch as (
+    select o.account_id as old_account, o.status {{counted}} as old_counted,
+           coalesce(o.attempted_at, o.{{done_at}}) as old_at,
+           n.account_id as new_account, n.status {{counted}} as new_counted,
+           coalesce(n.attempted_at, n.{{done_at}}) as new_at
+      from new_rows n join old_rows o on o.id = n.id
+  ),
+  moved as (
+    select ch.old_account as account_id, ch.old_at as at, -1 as delta from ch
+     where ch.old_counted and (not ch.new_counted or ch.new_account is distinct from ch.old_account
+                               or ch.new_at is distinct from ch.old_at)
+    union all
+    select ch.new_account, ch.new_at, 1 from ch
+     where ch.new_counted and (not ch.old_counted or ch.new_account is distinct from ch.old_account
+                               or ch.new_at is distinct from ch.old_at)
+  )
+  select array_agg(m.account_id), array_agg(m.at), array_agg(m.delta) into v_account, v_at, v_delta from moved m;
+  if v_account is not null then perform public.{{count_fn}}(v_account, v_at, v_delta); end if;
+  return null;
+end $fn$;
+
+-- A truncated table leaves no history to count: every counter is recounted by its next claim.
+create or replace function public.{{count_trunc_fn}}() returns trigger
+language plpgsql volatile as $fn$
+begin
+  update public.accounts set {{cap_start}} = null, {{cap_end}} = null, {{cap_used}} = 0
+   where {{cap_start}} is not null;
+  return null;
+end $fn$;
+
+drop trigger if exists {{count_ins_fn}} on public.{{table}};
+drop trigger if exists {{count_upd_fn}} on public.{{table}};
+drop trigger if exists {{count_del_fn}} on public.{{table}};
+drop trigger if exists {{count_trunc_fn}} on public.{{table}};
+create trigger {{count_ins_fn}} after insert on public.{{table}}
+  referencing new table as new_rows for each statement execute function public.{{count_ins_fn}}();
+create trigger {{count_upd_fn}} after update on public.{{table}}
+  referencing old table as old_rows new table as new_rows for each statement execute function public.{{count_upd_fn}}();
+create trigger {{count_del_fn}} after delete on public.{{table}}
+  referencing old table as old_rows for each statement execute function public.{{count_del_fn}}();
+create trigger {{count_trunc_fn}} after truncate on public.{{table}}
+  for each statement execute function public.{{count_trunc_fn}}();
+$tpl$, v_vars);
+  end if;
 
   execute public.queue_render($tpl$
 create function public.{{claim_fn}}(
@@ -1424,49 +2043,63 @@ create function public.{{claim_fn}}(
                  attempted_at timestamptz, turn integer)
 language plpgsql volatile as $fn$
 declare
+  v_cursor uuid;
   v_accounts uuid[];
-  v_share integer;
 begin
   if p_limit is null or p_limit < 1 then return; end if;
+  select r.last_account into v_cursor from public.queue_rotation r where r.queue = {{queue}};
 
-  -- 1. Lock the accounts we will claim for, least recently checked first (fair across runs). SKIP LOCKED: a
-  --    concurrent run takes other accounts instead of waiting, and two runs never claim for one account at once.
-  select array_agg(s.id) into v_accounts from (
-    select a.id
-      from public.accounts a
-     where a.status = 'active'
-       and (a.{{resume}} is null or a.{{resume}} <= p_now)
-       and exists (select 1 from public.{{table}} q
-                    where q.account_id = a.id and q.status = {{waiting}} and q.due_at <= p_now)
-     order by a.{{checked}} nulls first, a.id
-     limit p_limit
-     for update of a skip locked
-  ) s;
+  -- 1. Lock up to p_limit accounts with due items, in id order after the last one served (wrapping around): fair
+  --    across claims. SKIP LOCKED: a concurrent run takes other accounts instead of waiting, and two runs never claim
+  --    for one account at once.
+  select array_agg(x.id) into v_accounts from (
+    select b1.id from (
+      select a.id from public.accounts a
+       where a.id > coalesce(v_cursor, '00000000-0000-0000-0000-000000000000'::uuid)
+         and a.status = 'active' and (a.{{resume}} is null or a.{{resume}} <= p_now)
+         and exists (select 1 from public.{{table}} q
+                      where q.account_id = a.id and q.status = {{waiting}} and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b1
+    union all
+    -- Only read when the accounts after the cursor are fewer than p_limit (the limit below stops the scan).
+    select b2.id from (
+      select a.id from public.accounts a
+       where v_cursor is not null and a.id <= v_cursor
+         and a.status = 'active' and (a.{{resume}} is null or a.{{resume}} <= p_now)
+         and exists (select 1 from public.{{table}} q
+                      where q.account_id = a.id and q.status = {{waiting}} and q.due_at <= p_now)
+       order by a.id
+       limit p_limit
+         for update of a skip locked) b2
+    limit p_limit
+  ) x;
   if v_accounts is null then return; end if;
-  v_share := ceil(p_limit::numeric / cardinality(v_accounts))::integer;
+  -- The cursor moves past the accounts served. A concurrent claim holding it moves it itself (never wait for it).
+  update public.queue_rotation r set last_account = v_accounts[cardinality(v_accounts)]
+   where r.queue = {{queue}}
+     and r.ctid = (select r2.ctid from public.queue_rotation r2 where r2.queue = {{queue}} for update skip locked);
 
   -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
-  --    before we locked the accounts is visible, so the cap arithmetic below is exact.
+  --    before we locked the accounts is visible, so the counters (and a recount) are exact.
   return query
   with acc as (
     select a.id, a.timezone, a.unipile_account_id, {{cap_limit}} as cap_limit,
            {{min_interval}} as min_interval, {{jitter}} as jitter,
            {{window_start}} as window_start, {{window_end}} as window_end,
-           (p_now at time zone a.timezone) as local_now, w.starts as period_start, w.ends as period_end
-      from public.accounts a
-      cross join lateral public.queue_window(a.timezone, {{period}}, p_now) w
-     where a.id = any (v_accounts)
+           (p_now at time zone a.timezone) as local_now, u.ord::integer as ord,
+           cardinality(v_accounts) as k, a.{{resume}} as resume_at,
+           {{acc_counter}}
+      from unnest(v_accounts) with ordinality as u(id, ord)
+      join public.accounts a on a.id = u.id
   ),
   quota as (
     select acc.*,
-           -- What counts against the cap: sent, in flight, or unknown, by when the call started (or, for imported
-           -- history inserted as done, when it was done).
-           case when acc.cap_limit is null then 2147483647 else greatest(0, acc.cap_limit - (
-             select count(*) from public.{{table}} u
-              where u.account_id = acc.id
-                and u.status in ({{done}}, {{active}}, 'uncertain')
-                and coalesce(u.attempted_at, u.{{done_at}}) >= acc.period_start
-                and coalesce(u.attempted_at, u.{{done_at}}) < acc.period_end))::integer end as remaining,
+           case when acc.cap_limit is null then 2147483647
+                else greatest(0, acc.cap_limit - acc.used) end as remaining,
+           -- Exactly p_limit shares: floor(limit / k) each, one more for the first (limit mod k) accounts.
+           (p_limit / acc.k + case when acc.ord <= p_limit % acc.k then 1 else 0 end) as share,
            case
              when acc.window_start is null then true
              when acc.window_start < acc.window_end then
@@ -1474,7 +2107,7 @@ begin
              else -- a window over midnight, e.g. 22..6
                extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
            end as in_window
-      from acc
+      from {{acc_source}}
   ),
   candidates as (
     select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
@@ -1486,33 +2119,25 @@ begin
          where d.account_id = q.id and d.status = {{waiting}} and d.due_at <= p_now
          order by d.due_at, d.id
          limit case when not q.in_window then 0
-                    when q.min_interval > 0 then least(q.remaining, 1)
-                    else least(q.remaining, v_share) end
+                    when q.min_interval > 0 then least(q.remaining, 1, q.share)
+                    else least(q.remaining, q.share) end
          for update of d skip locked
       ) p
-  ),
-  -- The per-account share is rounded up, so the candidates can exceed p_limit: keep the first turns.
-  picked as (
-    select c.id, c.account_id, c.unipile_account_id, c.turn
-      from candidates c
-     order by c.turn, c.due_at, c.id
-     limit p_limit
   ),
   claimed as (
     update public.{{table}} d
        set status = {{active}}, attempts = d.attempts + 1, attempted_at = p_now,
-           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id
-      from picked p
+           lease_until = p_now + make_interval(secs => p_lease_seconds), run_id = p_run_id, updated_at = now()
+      from candidates p
      where d.id = p.id
     returning d.id, d.account_id, p.unipile_account_id{{payload_d}}, d.attempts, d.attempted_at, p.turn
   ),
   per_account as (
     select c.account_id, count(*)::integer as n from claimed c group by c.account_id
   ),
-  touched as (
-    update public.accounts a
-       set {{checked}} = p_now,
-           {{resume}} = case
+  next_state as (
+    select q.*,
+           case
              -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
              when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
              -- Outside the sending window: resume at the next window start.
@@ -1524,16 +2149,45 @@ begin
              when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
                p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
              else null
-           end
+           end as new_resume
       from quota q
       left join per_account pa on pa.account_id = q.id
-     where a.id = q.id
+  ),
+  -- An account row is written only when its resume time or its counter's period changes. The claimed items are
+  -- added to the counter by the item table's trigger, after this statement.
+  touched as (
+    update public.accounts a
+       set {{resume}} = s.new_resume{{touch_counter}}, updated_at = now()
+      from next_state s
+     where a.id = s.id
+       and (s.new_resume is distinct from s.resume_at{{touch_when}})
   )
   select c.id, c.account_id, c.unipile_account_id{{payload_c}}, c.attempts, c.attempted_at, c.turn
     from claimed c
    order by c.turn, c.attempted_at, c.id;
 end $fn$;
-$tpl$, v_vars);
+$tpl$, v_vars || case when v_capped then jsonb_build_object(
+    -- The counter is for the current period when p_now lies in it; otherwise this claim recounts (the first claim of
+    -- a local day or week, or after a time-zone change cleared the period).
+    'acc_counter', format('(a.%1$I is not null and p_now >= a.%1$I and p_now < a.%2$I) as fresh, '
+                          'a.%1$I as cap_start, a.%2$I as cap_end, a.%3$I as cap_used',
+                          v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used'),
+    'acc_source', format(
+      E'(select acc.*, coalesce(case when acc.fresh then acc.cap_start end, w.starts) as period_start,\n'
+      '              coalesce(case when acc.fresh then acc.cap_end end, w.ends) as period_end,\n'
+      '              case when acc.cap_limit is null then 0 when acc.fresh then acc.cap_used\n'
+      '                   else public.%I(acc.id, w.starts, w.ends) end as used\n'
+      '         from acc\n'
+      '         left join lateral public.queue_window(acc.timezone, %L, p_now) w on not acc.fresh) acc',
+      p_queue || '_cap_recount', p_cap_period),
+    'touch_counter', format(E',\n           %1$I = s.period_start, %2$I = s.period_end, %3$I = s.used',
+                            v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used'),
+    'touch_when', ' or not s.fresh')
+  else jsonb_build_object(
+    'acc_counter', 'null::timestamptz as period_end, 0 as used',
+    'acc_source', 'acc',
+    'touch_counter', '',
+    'touch_when', '') end);
 
   execute public.queue_render($tpl$
 create function public.{{settle_fn}}(
@@ -1553,7 +2207,9 @@ language sql volatile as $fn$
     select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
            t.status, t.attempts, t.next_attempt_at, t.last_error
       from o
-      join public.{{table}} d on d.id = o.id
+      -- One primary-key lookup per outcome, whatever the statistics say.
+      cross join lateral (select d.id, d.attempts, d.next_attempt_at, d.last_error, d.status, d.run_id
+                            from public.{{table}} d where d.id = o.id) d
       cross join lateral public.queue_transition({{queue}}, o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
                                                  d.next_attempt_at, d.last_error, p_now, p_max_attempts,
                                                  p_backoff_seconds) t
@@ -1567,6 +2223,7 @@ language sql volatile as $fn$
            next_attempt_at = p.next_attempt_at,
            last_error = p.last_error,
            lease_until = null,
+           updated_at = now(),
            attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
            {{done_at}} = case when p.decision = 'done' then p_now else d.{{done_at}} end,
            failed_at = case when p.decision = 'failed' then p_now else d.failed_at end{{done_sets}}
@@ -1612,7 +2269,8 @@ language sql stable as $fn$
 $fn$;
 $tpl$, v_vars);
 
-  -- When the operator raises a cap or resumes an account, it may be claimed for again at once.
+  -- When the operator raises a cap or resumes an account, it may be claimed for again at once; a new time zone means
+  -- a new local day, so the counter is recounted.
   execute public.queue_render($tpl$
 create or replace function public.{{reset_fn}}() returns trigger
 language plpgsql as $fn$
@@ -1620,6 +2278,7 @@ begin
   if {{reset_when}} then
     new.{{resume}} := null;
   end if;
+  {{reset_period}}
   return new;
 end $fn$;
 drop trigger if exists {{reset_fn}} on public.accounts;
@@ -1655,6 +2314,35 @@ $_$;
 
 
 --
+-- Name: queue_probe(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_probe(p_queue text, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+  q public.queue_policies%rowtype;
+  v boolean;
+begin
+  select * into q from public.queue_policies p where p.queue = p_queue and p.account_keyed;
+  if q.queue is null then
+    raise exception 'queue_probe: % is not a queue of queue_define', coalesce(p_queue, 'null') using errcode = '22023';
+  end if;
+  execute format(
+    $q$select exists (select 1 from public.accounts a
+                       where a.status = 'active' %s
+                         and exists (select 1 from public.%I d
+                                      where d.account_id = a.id and d.status = %L and d.due_at <= $1))
+           or exists (select 1 from public.%I d where d.status = %L and d.lease_until <= $1)$q$,
+    case when q.resume_column is null then ''
+         else format('and (a.%1$I is null or a.%1$I <= $1)', q.resume_column) end,
+    q.item_table, q.waiting_status, q.item_table, q.active_status)
+  into v using p_now;
+  return v;
+end $_$;
+
+
+--
 -- Name: queue_render(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1672,6 +2360,21 @@ begin
     raise exception 'queue_render: unfilled placeholder %', substring(v from '\{\{[a-z_]+\}\}');
   end if;
   return v;
+end $$;
+
+
+--
+-- Name: queue_stamp_updated_at(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_stamp_updated_at(p_table text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+  execute format('drop trigger if exists %I on public.%I', p_table || '_updated_at', p_table);
+  execute format('create trigger %I before update on public.%I for each row '
+                 'when (new.updated_at is not distinct from old.updated_at) '
+                 'execute function public.set_updated_at()', p_table || '_updated_at', p_table);
 end $$;
 
 
@@ -1758,7 +2461,7 @@ begin
   -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
   -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
   update public.dm_queue d
-     set status = 'uncertain', lease_until = null,
+     set status = 'uncertain', lease_until = null, updated_at = now(),
          last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
                       ' while sending: the outcome is unknown, so it is not re-sent automatically'
    where d.status = 'sending' and d.lease_until <= p_now;
@@ -1779,7 +2482,7 @@ begin
   -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
   -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
   update public.invitations d
-     set status = 'uncertain', lease_until = null,
+     set status = 'uncertain', lease_until = null, updated_at = now(),
          last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
                       ' while sending: the outcome is unknown, so it is not re-sent automatically'
    where d.status = 'sending' and d.lease_until <= p_now;
@@ -1800,7 +2503,7 @@ begin
   -- The run that claimed these died (or hung) after committing the claim: the call may or may not have reached the
   -- provider, so the item is never repeated automatically. 'uncertain' is for reconciliation or the operator.
   update public.posts d
-     set status = 'uncertain', lease_until = null,
+     set status = 'uncertain', lease_until = null, updated_at = now(),
          last_error = 'lease expired at ' || to_char(d.lease_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
                       ' while publishing: the outcome is unknown, so it is not re-published automatically'
    where d.status = 'publishing' and d.lease_until <= p_now;
@@ -1836,7 +2539,7 @@ begin
   update public.dm_queue d
      set status = 'sent', sent_at = coalesce(d.attempted_at, p_now),
          provider_message_id = p_provider_message_id, provider_chat_id = p_provider_chat_id,
-         last_error = 'resolved by provider lookup: ' || coalesce(d.last_error, '')
+         last_error = null
    where d.id = p_id and d.status = 'uncertain';
   return found;
 end $$;
@@ -1998,7 +2701,9 @@ CREATE FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timesta
     select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
            t.status, t.attempts, t.next_attempt_at, t.last_error
       from o
-      join public.dm_queue d on d.id = o.id
+      -- One primary-key lookup per outcome, whatever the statistics say.
+      cross join lateral (select d.id, d.attempts, d.next_attempt_at, d.last_error, d.status, d.run_id
+                            from public.dm_queue d where d.id = o.id) d
       cross join lateral public.queue_transition('dm', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
                                                  d.next_attempt_at, d.last_error, p_now, p_max_attempts,
                                                  p_backoff_seconds) t
@@ -2012,6 +2717,7 @@ CREATE FUNCTION public.settle_dms(p_run_id uuid, p_outcomes jsonb, p_now timesta
            next_attempt_at = p.next_attempt_at,
            last_error = p.last_error,
            lease_until = null,
+           updated_at = now(),
            attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
            sent_at = case when p.decision = 'done' then p_now else d.sent_at end,
            failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
@@ -2060,7 +2766,9 @@ CREATE FUNCTION public.settle_invitations(p_run_id uuid, p_outcomes jsonb, p_now
     select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
            t.status, t.attempts, t.next_attempt_at, t.last_error
       from o
-      join public.invitations d on d.id = o.id
+      -- One primary-key lookup per outcome, whatever the statistics say.
+      cross join lateral (select d.id, d.attempts, d.next_attempt_at, d.last_error, d.status, d.run_id
+                            from public.invitations d where d.id = o.id) d
       cross join lateral public.queue_transition('invitation', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
                                                  d.next_attempt_at, d.last_error, p_now, p_max_attempts,
                                                  p_backoff_seconds) t
@@ -2074,6 +2782,7 @@ CREATE FUNCTION public.settle_invitations(p_run_id uuid, p_outcomes jsonb, p_now
            next_attempt_at = p.next_attempt_at,
            last_error = p.last_error,
            lease_until = null,
+           updated_at = now(),
            attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
            sent_at = case when p.decision = 'done' then p_now else d.sent_at end,
            failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
@@ -2121,7 +2830,9 @@ CREATE FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_now times
     select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
            t.status, t.attempts, t.next_attempt_at, t.last_error
       from o
-      join public.posts d on d.id = o.id
+      -- One primary-key lookup per outcome, whatever the statistics say.
+      cross join lateral (select d.id, d.attempts, d.next_attempt_at, d.last_error, d.status, d.run_id
+                            from public.posts d where d.id = o.id) d
       cross join lateral public.queue_transition('post', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
                                                  d.next_attempt_at, d.last_error, p_now, p_max_attempts,
                                                  p_backoff_seconds) t
@@ -2135,6 +2846,7 @@ CREATE FUNCTION public.settle_posts(p_run_id uuid, p_outcomes jsonb, p_now times
            next_attempt_at = p.next_attempt_at,
            last_error = p.last_error,
            lease_until = null,
+           updated_at = now(),
            attempted_at = case when p.decision in ('released', 'key') then null else d.attempted_at end,
            published_at = case when p.decision = 'done' then p_now else d.published_at end,
            failed_at = case when p.decision = 'failed' then p_now else d.failed_at end,
@@ -2305,6 +3017,21 @@ $$;
 
 
 --
+-- Name: sync_probe(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.sync_probe(p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select exists (select 1 from public.sync_jobs j
+                   join public.accounts a on a.id = j.account_id and a.status = 'active'
+                  where j.status in ('queued', 'running')
+                    and (j.next_attempt_at is null or j.next_attempt_at <= p_now)
+                    and (j.lease_until is null or j.lease_until <= p_now));
+$$;
+
+
+--
 -- Name: try_timestamptz(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2464,52 +3191,71 @@ $$;
 
 
 --
--- Name: webhook_on_dm_status(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_on_dm_statuses(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.webhook_on_dm_status() RETURNS trigger
+CREATE FUNCTION public.webhook_on_dm_statuses() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 begin
-  -- Most deployments have no endpoint: skip building the payload for every row.
   if not exists (select 1 from public.webhook_endpoints e where e.enabled) then return null; end if;
-  if new.status = 'sent' then
-    perform public.webhook_enqueue('dm.sent', jsonb_build_object(
-      'dmId', new.id, 'accountId', new.account_id, 'recipientId', new.recipient_id, 'status', new.status,
-      'providerMessageId', new.provider_message_id, 'providerChatId', new.provider_chat_id,
-      'attempts', new.attempts, 'sentAt', public.webhook_iso(new.sent_at)), coalesce(new.sent_at, now()));
-  elsif new.status = 'failed' then
-    perform public.webhook_enqueue('dm.failed', jsonb_build_object(
-      'dmId', new.id, 'accountId', new.account_id, 'recipientId', new.recipient_id, 'status', new.status,
-      'errorCode', public.webhook_error_code(new.last_error, new.body),
-      'reason', public.webhook_failure_reason(new.last_error), 'attempts', new.attempts,
-      'failedAt', public.webhook_iso(new.failed_at)), coalesce(new.failed_at, now()));
-  end if;
+  with ev as materialized (
+    select 'msg_' || replace(gen_random_uuid()::text, '-', '') as msg_id,
+           case n.status when 'sent' then 'dm.sent' else 'dm.failed' end as event_type,
+           case n.status when 'sent' then coalesce(n.sent_at, now()) else coalesce(n.failed_at, now()) end as at,
+           case n.status
+             when 'sent' then jsonb_build_object(
+               'dmId', n.id, 'accountId', n.account_id, 'recipientId', n.recipient_id, 'status', n.status,
+               'providerMessageId', n.provider_message_id, 'providerChatId', n.provider_chat_id,
+               'attempts', n.attempts, 'sentAt', public.webhook_iso(n.sent_at))
+             else jsonb_build_object(
+               'dmId', n.id, 'accountId', n.account_id, 'recipientId', n.recipient_id, 'status', n.status,
+               'errorCode', public.webhook_error_code(n.last_error, n.body),
+               'reason', public.webhook_failure_reason(n.last_error), 'attempts', n.attempts,
+               'failedAt', public.webhook_iso(n.failed_at))
+           end as data
+      from new_rows n join old_rows o on o.id = n.id
+     where n.status is distinct from o.status and n.status in ('sent', 'failed')
+  )
+  insert into public.webhook_deliveries (endpoint_id, event_type, msg_id, payload)
+  select e.id, ev.event_type, ev.msg_id,
+         jsonb_build_object('type', ev.event_type, 'timestamp', public.webhook_iso(ev.at), 'data', ev.data)
+    from ev join public.webhook_endpoints e on e.enabled and ev.event_type = any (e.events);
   return null;
 end $$;
 
 
 --
--- Name: webhook_on_post_status(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_on_post_statuses(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.webhook_on_post_status() RETURNS trigger
+CREATE FUNCTION public.webhook_on_post_statuses() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 begin
-  -- Most deployments have no endpoint: skip building the payload for every row.
   if not exists (select 1 from public.webhook_endpoints e where e.enabled) then return null; end if;
-  if new.status = 'published' then
-    perform public.webhook_enqueue('post.published', jsonb_build_object(
-      'postId', new.id, 'accountId', new.account_id, 'status', new.status, 'providerPostId', new.provider_post_id,
-      'attempts', new.attempts, 'publishedAt', public.webhook_iso(new.published_at)), coalesce(new.published_at, now()));
-  elsif new.status = 'failed' then
-    perform public.webhook_enqueue('post.failed', jsonb_build_object(
-      'postId', new.id, 'accountId', new.account_id, 'status', new.status,
-      'errorCode', public.webhook_error_code(new.last_error, new.content),
-      'reason', public.webhook_failure_reason(new.last_error), 'attempts', new.attempts,
-      'failedAt', public.webhook_iso(new.failed_at)), coalesce(new.failed_at, now()));
-  end if;
+  with ev as materialized (
+    select 'msg_' || replace(gen_random_uuid()::text, '-', '') as msg_id,
+           case n.status when 'published' then 'post.published' else 'post.failed' end as event_type,
+           case n.status when 'published' then coalesce(n.published_at, now()) else coalesce(n.failed_at, now()) end
+             as at,
+           case n.status
+             when 'published' then jsonb_build_object(
+               'postId', n.id, 'accountId', n.account_id, 'status', n.status, 'providerPostId', n.provider_post_id,
+               'attempts', n.attempts, 'publishedAt', public.webhook_iso(n.published_at))
+             else jsonb_build_object(
+               'postId', n.id, 'accountId', n.account_id, 'status', n.status,
+               'errorCode', public.webhook_error_code(n.last_error, n.content),
+               'reason', public.webhook_failure_reason(n.last_error), 'attempts', n.attempts,
+               'failedAt', public.webhook_iso(n.failed_at))
+           end as data
+      from new_rows n join old_rows o on o.id = n.id
+     where n.status is distinct from o.status and n.status in ('published', 'failed')
+  )
+  insert into public.webhook_deliveries (endpoint_id, event_type, msg_id, payload)
+  select e.id, ev.event_type, ev.msg_id,
+         jsonb_build_object('type', ev.event_type, 'timestamp', public.webhook_iso(ev.at), 'data', ev.data)
+    from ev join public.webhook_endpoints e on e.enabled and ev.event_type = any (e.events);
   return null;
 end $$;
 
@@ -2528,6 +3274,22 @@ begin
     coalesce(new.finished_at, now()));
   return null;
 end $$;
+
+
+--
+-- Name: webhook_probe(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_probe(p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select exists (select 1 from public.webhook_deliveries d
+                   join public.webhook_endpoints e on e.id = d.endpoint_id and e.enabled
+                  where d.status = 'pending' and (d.next_attempt_at is null or d.next_attempt_at <= p_now))
+      or exists (select 1 from public.webhook_deliveries d
+                   join public.webhook_endpoints e on e.id = d.endpoint_id and e.enabled
+                  where d.status = 'delivering' and d.lease_until <= p_now);
+$$;
 
 
 SET default_tablespace = '';
@@ -2559,6 +3321,12 @@ CREATE TABLE public.accounts (
     invite_weekly_limit integer DEFAULT 100 NOT NULL,
     invite_resume_at timestamp with time zone,
     invite_checked_at timestamp with time zone,
+    dm_cap_start timestamp with time zone,
+    dm_cap_end timestamp with time zone,
+    dm_cap_used integer DEFAULT 0 NOT NULL,
+    invite_cap_start timestamp with time zone,
+    invite_cap_end timestamp with time zone,
+    invite_cap_used integer DEFAULT 0 NOT NULL,
     CONSTRAINT accounts_dm_daily_limit_range CHECK (((dm_daily_limit >= 0) AND (dm_daily_limit <= 1000))),
     CONSTRAINT accounts_dm_jitter_nonneg CHECK ((dm_jitter_seconds >= 0)),
     CONSTRAINT accounts_dm_min_interval_nonneg CHECK ((dm_min_interval_seconds >= 0)),
@@ -2709,6 +3477,18 @@ CREATE TABLE public.invitations (
 
 
 --
+-- Name: job_run_occurrences; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.job_run_occurrences (
+    job text NOT NULL,
+    execution_id text NOT NULL,
+    run_id uuid NOT NULL,
+    recorded_at timestamp with time zone NOT NULL
+);
+
+
+--
 -- Name: job_runs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2734,6 +3514,10 @@ CREATE TABLE public.job_runs (
     error text,
     execution_id text,
     scheduled_at timestamp with time zone,
+    calls integer DEFAULT 1 NOT NULL,
+    first_started_at timestamp with time zone,
+    zero_work boolean DEFAULT false NOT NULL,
+    CONSTRAINT job_runs_calls_positive CHECK ((calls >= 1)),
     CONSTRAINT job_runs_execution_id_bounded CHECK (((execution_id IS NULL) OR ((length(execution_id) >= 1) AND (length(execution_id) <= 300)))),
     CONSTRAINT job_runs_status_valid CHECK ((status = ANY (ARRAY['running'::text, 'ok'::text, 'partial'::text, 'skipped'::text, 'error'::text]))),
     CONSTRAINT job_runs_trigger_valid CHECK ((trigger = ANY (ARRAY['cron'::text, 'external'::text, 'manual'::text, 'continuation'::text])))
@@ -2814,6 +3598,16 @@ CREATE TABLE public.queue_policies (
     CONSTRAINT queue_policies_max_attempts CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT queue_policies_name CHECK ((queue ~ '^[a-z][a-z0-9_]{0,30}$'::text)),
     CONSTRAINT queue_policies_retry_after_max CHECK (((retry_after_max_seconds >= 1) AND (retry_after_max_seconds <= 31536000)))
+);
+
+
+--
+-- Name: queue_rotation; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.queue_rotation (
+    queue text NOT NULL,
+    last_account uuid
 );
 
 
@@ -2962,6 +3756,14 @@ ALTER TABLE ONLY public.invitations
 
 
 --
+-- Name: job_run_occurrences job_run_occurrences_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.job_run_occurrences
+    ADD CONSTRAINT job_run_occurrences_pkey PRIMARY KEY (job, execution_id);
+
+
+--
 -- Name: job_runs job_runs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2994,6 +3796,14 @@ ALTER TABLE ONLY public.queue_policies
 
 
 --
+-- Name: queue_rotation queue_rotation_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.queue_rotation
+    ADD CONSTRAINT queue_rotation_pkey PRIMARY KEY (queue);
+
+
+--
 -- Name: sync_jobs sync_jobs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3023,13 +3833,6 @@ ALTER TABLE ONLY public.webhook_deliveries
 
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
-
-
---
--- Name: accounts_dm_rotation; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX accounts_dm_rotation ON public.accounts USING btree (dm_checked_at NULLS FIRST, id) WHERE (status = 'active'::text);
 
 
 --
@@ -3128,6 +3931,13 @@ CREATE INDEX invitations_sending_lease ON public.invitations USING btree (lease_
 --
 
 CREATE INDEX invitations_status ON public.invitations USING btree (status, updated_at DESC) WHERE (status = ANY (ARRAY['failed'::text, 'uncertain'::text]));
+
+
+--
+-- Name: job_run_occurrences_recorded; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX job_run_occurrences_recorded ON public.job_run_occurrences USING btree (job, recorded_at);
 
 
 --
@@ -3288,21 +4098,21 @@ CREATE INDEX webhook_deliveries_pending_due ON public.webhook_deliveries USING b
 -- Name: accounts accounts_reset_dm_resume; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER accounts_reset_dm_resume BEFORE UPDATE OF dm_daily_limit, status ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_dm_resume();
+CREATE TRIGGER accounts_reset_dm_resume BEFORE UPDATE OF dm_daily_limit, status, timezone ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_dm_resume();
 
 
 --
 -- Name: accounts accounts_reset_invitation_resume; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER accounts_reset_invitation_resume BEFORE UPDATE OF invite_weekly_limit, status ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_invitation_resume();
+CREATE TRIGGER accounts_reset_invitation_resume BEFORE UPDATE OF invite_weekly_limit, status, timezone ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_invitation_resume();
 
 
 --
 -- Name: accounts accounts_reset_post_resume; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER accounts_reset_post_resume BEFORE UPDATE OF status ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_post_resume();
+CREATE TRIGGER accounts_reset_post_resume BEFORE UPDATE OF status, timezone ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_reset_post_resume();
 
 
 --
@@ -3316,7 +4126,7 @@ CREATE TRIGGER accounts_timezone_valid BEFORE INSERT OR UPDATE OF timezone ON pu
 -- Name: accounts accounts_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER accounts_updated_at BEFORE UPDATE ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE TRIGGER accounts_updated_at BEFORE UPDATE ON public.accounts FOR EACH ROW WHEN ((NOT (new.updated_at IS DISTINCT FROM old.updated_at))) EXECUTE FUNCTION public.set_updated_at();
 
 
 --
@@ -3334,38 +4144,94 @@ CREATE TRIGGER cron_state_updated_at BEFORE UPDATE ON public.cron_state FOR EACH
 
 
 --
+-- Name: dm_queue dm_cap_count_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER dm_cap_count_delete AFTER DELETE ON public.dm_queue REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dm_cap_count_delete();
+
+
+--
+-- Name: dm_queue dm_cap_count_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER dm_cap_count_insert AFTER INSERT ON public.dm_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dm_cap_count_insert();
+
+
+--
+-- Name: dm_queue dm_cap_count_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER dm_cap_count_truncate AFTER TRUNCATE ON public.dm_queue FOR EACH STATEMENT EXECUTE FUNCTION public.dm_cap_count_truncate();
+
+
+--
+-- Name: dm_queue dm_cap_count_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER dm_cap_count_update AFTER UPDATE ON public.dm_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dm_cap_count_update();
+
+
+--
 -- Name: dm_queue dm_queue_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER dm_queue_updated_at BEFORE UPDATE ON public.dm_queue FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE TRIGGER dm_queue_updated_at BEFORE UPDATE ON public.dm_queue FOR EACH ROW WHEN ((NOT (new.updated_at IS DISTINCT FROM old.updated_at))) EXECUTE FUNCTION public.set_updated_at();
 
 
 --
 -- Name: dm_queue dm_queue_webhooks; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER dm_queue_webhooks AFTER UPDATE OF status ON public.dm_queue FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['sent'::text, 'failed'::text])))) EXECUTE FUNCTION public.webhook_on_dm_status();
+CREATE TRIGGER dm_queue_webhooks AFTER UPDATE ON public.dm_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_on_dm_statuses();
+
+
+--
+-- Name: invitations invitation_cap_count_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER invitation_cap_count_delete AFTER DELETE ON public.invitations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.invitation_cap_count_delete();
+
+
+--
+-- Name: invitations invitation_cap_count_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER invitation_cap_count_insert AFTER INSERT ON public.invitations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.invitation_cap_count_insert();
+
+
+--
+-- Name: invitations invitation_cap_count_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER invitation_cap_count_truncate AFTER TRUNCATE ON public.invitations FOR EACH STATEMENT EXECUTE FUNCTION public.invitation_cap_count_truncate();
+
+
+--
+-- Name: invitations invitation_cap_count_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER invitation_cap_count_update AFTER UPDATE ON public.invitations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.invitation_cap_count_update();
 
 
 --
 -- Name: invitations invitations_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER invitations_updated_at BEFORE UPDATE ON public.invitations FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE TRIGGER invitations_updated_at BEFORE UPDATE ON public.invitations FOR EACH ROW WHEN ((NOT (new.updated_at IS DISTINCT FROM old.updated_at))) EXECUTE FUNCTION public.set_updated_at();
 
 
 --
 -- Name: posts posts_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER posts_updated_at BEFORE UPDATE ON public.posts FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE TRIGGER posts_updated_at BEFORE UPDATE ON public.posts FOR EACH ROW WHEN ((NOT (new.updated_at IS DISTINCT FROM old.updated_at))) EXECUTE FUNCTION public.set_updated_at();
 
 
 --
 -- Name: posts posts_webhooks; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER posts_webhooks AFTER UPDATE OF status ON public.posts FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['published'::text, 'failed'::text])))) EXECUTE FUNCTION public.webhook_on_post_status();
+CREATE TRIGGER posts_webhooks AFTER UPDATE ON public.posts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_on_post_statuses();
 
 
 --
@@ -3444,6 +4310,14 @@ ALTER TABLE ONLY public.posts
 
 
 --
+-- Name: queue_rotation queue_rotation_queue_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.queue_rotation
+    ADD CONSTRAINT queue_rotation_queue_fkey FOREIGN KEY (queue) REFERENCES public.queue_policies(queue) ON DELETE CASCADE;
+
+
+--
 -- Name: sync_jobs sync_jobs_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3508,6 +4382,12 @@ ALTER TABLE public.dm_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.invitations ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: job_run_occurrences; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.job_run_occurrences ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: job_runs; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -3530,6 +4410,12 @@ ALTER TABLE public.posts ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.queue_policies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: queue_rotation; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.queue_rotation ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: sync_jobs; Type: ROW SECURITY; Schema: public; Owner: -
@@ -3742,6 +4628,38 @@ GRANT ALL ON FUNCTION public.cron_job_status(p_jobs text[]) TO service_role;
 
 
 --
+-- Name: FUNCTION cron_probe(p_probe text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cron_probe(p_probe text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cron_probe(p_probe text, p_now timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION cron_run_begin(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone, p_execution_id text, p_scheduled_at timestamp with time zone, p_probe text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cron_run_begin(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone, p_execution_id text, p_scheduled_at timestamp with time zone, p_probe text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cron_run_begin(p_job text, p_trigger text, p_budget_ms integer, p_single_flight boolean, p_lease_seconds integer, p_depth integer, p_now timestamp with time zone, p_execution_id text, p_scheduled_at timestamp with time zone, p_probe text) TO service_role;
+
+
+--
+-- Name: FUNCTION cron_run_collapse(p_run_id uuid, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cron_run_collapse(p_run_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cron_run_collapse(p_run_id uuid, p_now timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION cron_run_end(p_run_id uuid, p_status text, p_summary jsonb, p_error text, p_now timestamp with time zone, p_zero_work boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cron_run_end(p_run_id uuid, p_status text, p_summary jsonb, p_error text, p_now timestamp with time zone, p_zero_work boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cron_run_end(p_run_id uuid, p_status text, p_summary jsonb, p_error text, p_now timestamp with time zone, p_zero_work boolean) TO service_role;
+
+
+--
 -- Name: FUNCTION cron_run_finish(p_run_id uuid, p_status text, p_summary jsonb, p_error text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3774,6 +4692,62 @@ GRANT ALL ON FUNCTION public.dm_backlog(p_now timestamp with time zone, p_cap in
 
 
 --
+-- Name: FUNCTION dm_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]) TO service_role;
+
+
+--
+-- Name: FUNCTION dm_cap_count_delete(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_cap_count_delete() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_cap_count_delete() TO service_role;
+
+
+--
+-- Name: FUNCTION dm_cap_count_insert(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_cap_count_insert() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_cap_count_insert() TO service_role;
+
+
+--
+-- Name: FUNCTION dm_cap_count_truncate(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_cap_count_truncate() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_cap_count_truncate() TO service_role;
+
+
+--
+-- Name: FUNCTION dm_cap_count_update(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_cap_count_update() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_cap_count_update() TO service_role;
+
+
+--
+-- Name: FUNCTION dm_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION dm_probe(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dm_probe(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.dm_probe(p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION enqueue_sync_job(p_account_id uuid, p_kind text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3798,6 +4772,62 @@ GRANT ALL ON FUNCTION public.invitation_backlog(p_now timestamp with time zone, 
 
 
 --
+-- Name: FUNCTION invitation_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_cap_count(p_account uuid[], p_at timestamp with time zone[], p_delta integer[]) TO service_role;
+
+
+--
+-- Name: FUNCTION invitation_cap_count_delete(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_cap_count_delete() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_cap_count_delete() TO service_role;
+
+
+--
+-- Name: FUNCTION invitation_cap_count_insert(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_cap_count_insert() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_cap_count_insert() TO service_role;
+
+
+--
+-- Name: FUNCTION invitation_cap_count_truncate(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_cap_count_truncate() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_cap_count_truncate() TO service_role;
+
+
+--
+-- Name: FUNCTION invitation_cap_count_update(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_cap_count_update() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_cap_count_update() TO service_role;
+
+
+--
+-- Name: FUNCTION invitation_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_cap_recount(p_account uuid, p_start timestamp with time zone, p_end timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION invitation_probe(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.invitation_probe(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invitation_probe(p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION is_valid_timezone(p_tz text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3814,6 +4844,14 @@ GRANT ALL ON FUNCTION public.post_backlog(p_now timestamp with time zone, p_cap 
 
 
 --
+-- Name: FUNCTION post_probe(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.post_probe(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.post_probe(p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION queue_cooldown(p_queue text, p_retry_after_ms numeric); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3822,11 +4860,11 @@ GRANT ALL ON FUNCTION public.queue_cooldown(p_queue text, p_retry_after_ms numer
 
 
 --
--- Name: FUNCTION queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer, p_counter_prefix text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer) TO service_role;
+REVOKE ALL ON FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer, p_counter_prefix text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_define(p_queue text, p_item_table text, p_plural text, p_singular text, p_waiting_status text, p_active_status text, p_done_status text, p_done_at_column text, p_payload_columns text[], p_done_columns jsonb, p_resume_column text, p_checked_column text, p_cap_limit_column text, p_cap_period text, p_pacing_prefix text, p_max_attempts integer, p_backoff_seconds integer[], p_retry_after_max_seconds integer, p_counter_prefix text) TO service_role;
 
 
 --
@@ -3838,11 +4876,27 @@ GRANT ALL ON FUNCTION public.queue_outcomes(p_outcomes jsonb) TO service_role;
 
 
 --
+-- Name: FUNCTION queue_probe(p_queue text, p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_probe(p_queue text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_probe(p_queue text, p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION queue_render(p_template text, p_vars jsonb); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.queue_render(p_template text, p_vars jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.queue_render(p_template text, p_vars jsonb) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_stamp_updated_at(p_table text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_stamp_updated_at(p_table text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_stamp_updated_at(p_table text) TO service_role;
 
 
 --
@@ -3982,6 +5036,14 @@ GRANT ALL ON FUNCTION public.sync_backlog(p_now timestamp with time zone, p_cap 
 
 
 --
+-- Name: FUNCTION sync_probe(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.sync_probe(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.sync_probe(p_now timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION try_timestamptz(p_value text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4046,19 +5108,19 @@ GRANT ALL ON FUNCTION public.webhook_iso(p_at timestamp with time zone) TO servi
 
 
 --
--- Name: FUNCTION webhook_on_dm_status(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION webhook_on_dm_statuses(); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.webhook_on_dm_status() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_on_dm_status() TO service_role;
+REVOKE ALL ON FUNCTION public.webhook_on_dm_statuses() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_on_dm_statuses() TO service_role;
 
 
 --
--- Name: FUNCTION webhook_on_post_status(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION webhook_on_post_statuses(); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.webhook_on_post_status() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_on_post_status() TO service_role;
+REVOKE ALL ON FUNCTION public.webhook_on_post_statuses() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_on_post_statuses() TO service_role;
 
 
 --
@@ -4067,6 +5129,14 @@ GRANT ALL ON FUNCTION public.webhook_on_post_status() TO service_role;
 
 REVOKE ALL ON FUNCTION public.webhook_on_sync_status() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_on_sync_status() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_probe(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_probe(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_probe(p_now timestamp with time zone) TO service_role;
 
 
 --
@@ -4126,6 +5196,13 @@ GRANT ALL ON TABLE public.invitations TO service_role;
 
 
 --
+-- Name: TABLE job_run_occurrences; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.job_run_occurrences TO service_role;
+
+
+--
 -- Name: TABLE job_runs; Type: ACL; Schema: public; Owner: -
 --
 
@@ -4151,6 +5228,13 @@ GRANT ALL ON TABLE public.posts TO service_role;
 --
 
 GRANT ALL ON TABLE public.queue_policies TO service_role;
+
+
+--
+-- Name: TABLE queue_rotation; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.queue_rotation TO service_role;
 
 
 --

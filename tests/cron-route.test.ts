@@ -170,7 +170,11 @@ describe('cron route runs', () => {
     expect(await again.json()).toMatchObject({ status: 'skipped', reason: 'duplicate_delivery', runId: first.runId });
     const manual = [await call(GET), await call(POST)].map((r) => r.json());
     for (const m of await Promise.all(manual)) expect(m).toMatchObject({ trigger: 'manual', status: 'ok' });
-    expect(await sql(db, 'select 1 from job_runs')).toHaveLength(3);
+    // Both manual calls ran; finding nothing, they share one run row (consecutive zero-work calls collapse).
+    expect(await sql(db, 'select trigger, calls from job_runs order by started_at')).toEqual([
+      { trigger: 'cron', calls: 1 },
+      { trigger: 'manual', calls: 2 },
+    ]);
   });
 
   test('dryRun claims nothing and reports what is due', async () => {

@@ -147,10 +147,12 @@ forEachEngine('retention', (ctx) => {
     const paused = defineJob({ name: 'paused-demo', maxDuration: 10, defaultLimit: 1, run: async () => emptyResult() });
     await runJob(paused, { db, trigger: 'cron', budgetMs: 5000, now: () => ago(20) }); // the last success, before pausing
     await db.rpc('cron_set_enabled', { p_job: 'paused-demo', p_enabled: false });
-    // One call an hour for six days while paused: each writes a 'skipped' row.
+    // One call an hour for six days while paused, from two clocks taking turns: each writes a 'skipped' row
+    // (consecutive skipped calls from one clock would share one row: tests/zero-work.test.ts).
     for (let h = 6 * 24; h >= 1; h--) {
       const at = new Date(NOW.getTime() - h * 3_600_000);
-      expect(await runJob(paused, { db, trigger: 'cron', budgetMs: 5000, now: () => at })).toMatchObject({
+      const trigger = h % 2 === 0 ? 'cron' : 'external';
+      expect(await runJob(paused, { db, trigger, budgetMs: 5000, now: () => at })).toMatchObject({
         status: 'skipped',
         reason: 'paused',
       });

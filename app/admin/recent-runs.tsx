@@ -4,6 +4,17 @@ import { StatusBadge } from './status-badge.tsx';
 
 export const RUN_STATUSES = ['running', 'ok', 'partial', 'skipped', 'error'] as const;
 
+/**
+ * A row that records consecutive zero-work (or skipped) calls: "×5, 12:00–12:04 UTC" (first call – latest call; the
+ * date is repeated only when the range spans days).
+ */
+export function callRange(calls: number, first: string, last: string): string {
+  const from = utc(first);
+  const to = utc(last);
+  const sameDay = from.slice(0, 10) === to.slice(0, 10);
+  return `×${calls}, ${from.replace(' UTC', '')}–${sameDay ? to.slice(11) : to}`;
+}
+
 /** The last 50 runs, filterable by job and status through the query string (a plain GET form). */
 export function RecentRuns(props: { runs: RunRow[]; jobs: string[]; job?: string; status?: string; now: Date }) {
   const { runs, jobs, job, status, now } = props;
@@ -56,7 +67,14 @@ export function RecentRuns(props: { runs: RunRow[]; jobs: string[]; job?: string
             ) : null}
             {runs.map((r) => (
               <tr key={r.id} data-run={r.id} data-job={r.job} data-status={r.status}>
-                <td title={utc(r.started_at)}>{relative(r.started_at, now)}</td>
+                <td title={utc(r.started_at)}>
+                  {relative(r.started_at, now)}
+                  {r.calls > 1 ? (
+                    <div className="muted" data-calls={r.calls} title={`${r.calls} calls that found nothing to do`}>
+                      {callRange(r.calls, r.first_started_at ?? r.started_at, r.started_at)}
+                    </div>
+                  ) : null}
+                </td>
                 <td>{r.job}</td>
                 <td>{r.trigger + (r.depth > 0 ? ` #${r.depth}` : '')}</td>
                 <td>

@@ -136,6 +136,10 @@ export interface RunRow {
   depth: number;
   reason: string | null;
   error: string | null;
+  /** Calls the row records: more than 1 for consecutive zero-work (or skipped) calls, started_at being the latest. */
+  calls: number;
+  /** The first of those calls; null for a single call. */
+  first_started_at: string | null;
 }
 
 export function recentRuns(db: Db, filter: { job?: string; status?: string; limit?: number } = {}): Promise<RunRow[]> {

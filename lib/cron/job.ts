@@ -21,6 +21,11 @@ export interface JobResult {
   cursor?: unknown;
   /** Anything else worth a line in the log and the run row (counts only: never message bodies). */
   details?: Record<string, number | string | boolean | null>;
+  /**
+   * The run found nothing to do and changed nothing: consecutive zero-work calls of a job share one job_runs row
+   * (a call count and a time range; cron_run_end).
+   */
+  zeroWork?: boolean;
 }
 
 export interface RunContext {
@@ -41,6 +46,11 @@ export interface RunContext {
   signal: AbortSignal;
   /** Single-flight jobs call this between chunks to keep their lease. */
   extendLease: () => Promise<void>;
+  /**
+   * The job's probe (JobDefinition.probe) answered in the run's first round trip that nothing is due: the run may
+   * return at once as zero work. Always false for a job without a probe and for dry runs.
+   */
+  nothingDue: boolean;
 }
 
 export interface JobDefinition {
@@ -57,11 +67,20 @@ export interface JobDefinition {
   singleFlight?: boolean;
   /** How many continuation calls a partial run may chain (0 = none). */
   maxContinuations?: number;
+  /**
+   * A SQL function `public.<probe>(p_now timestamptz) returns boolean`, evaluated inside the run's start: false only
+   * when a run would find nothing to claim, reap or reconcile (the same conditions as the claim, never stricter).
+   * Then the run gets `nothingDue` and, returning at once, costs two round trips (supabase/migrations/
+   * 20261202000200_zero_work_runs.sql).
+   */
+  probe?: string;
   run(ctx: RunContext): Promise<JobResult>;
 }
 
 export function defineJob(def: JobDefinition): JobDefinition {
   if (!/^[a-z0-9-]+$/.test(def.name)) throw new Error(`job name must be kebab-case: ${def.name}`);
+  if (def.probe !== undefined && !/^[a-z][a-z0-9_]{0,62}$/.test(def.probe))
+    throw new Error(`${def.name}: probe must name a SQL function (snake_case): ${def.probe}`);
   if (!Number.isInteger(def.maxDuration) || def.maxDuration < 5)
     throw new Error(`${def.name}: maxDuration must be a whole number of seconds ≥ 5`);
   return def;

@@ -48,6 +48,11 @@ export interface QueueJobSpec<I extends { id: string }, R, S> {
   finish?(ctx: RunContext, prepared: S): Promise<Record<string, number>>;
   /** Figures of the run the queue counts itself (e.g. relations imported). */
   details?(prepared: S): Record<string, number>;
+  /**
+   * The queue's probe (JobDefinition.probe): a SQL function true when reap, claim or finish could find anything. When
+   * it says nothing, the run returns at once: two round trips (start and finish), no reap, claim or backlog.
+   */
+  probe?: string;
 }
 
 export type QueueJobDefinition = JobDefinition & { schedule: string; queue: true };
@@ -61,6 +66,7 @@ export function defineQueueJob<I extends { id: string }, R, S>(spec: QueueJobSpe
       maxDuration: spec.maxDuration,
       defaultLimit: spec.defaultLimit,
       maxContinuations: spec.maxContinuations,
+      probe: spec.probe,
       run: (ctx) => runQueue(spec, job, ctx),
     }),
     schedule: spec.schedule,
@@ -74,6 +80,8 @@ async function runQueue<I extends { id: string }, R, S>(
   job: JobDefinition,
   ctx: RunContext,
 ): Promise<JobResult> {
+  // The probe said nothing is due (cron_run_begin): nothing to reap, claim, reconcile or count.
+  if (ctx.nothingDue && !ctx.dryRun) return { ...emptyResult(), zeroWork: true };
   const prepared = spec.prepare(ctx);
   const reaped = spec.reap ? await spec.reap(ctx) : undefined;
   const withReaped: Record<string, number> = reaped === undefined ? {} : { reaped };
@@ -108,6 +116,9 @@ async function runQueue<I extends { id: string }, R, S>(
     uncertain: result.uncertain,
     remaining,
     hasMore: result.stoppedEarly && remaining > 0,
+    // Found nothing (a probe's false "something due", or items a concurrent run held): still an idle call. Nothing
+    // claimed means nothing processed, so the queue's own figures (spec.details) are zero or settings.
+    zeroWork: result.claimed === 0 && remaining === 0 && !reaped && Object.values(finished).every((n) => n === 0),
     details: {
       ...withReaped,
       ...finished,

@@ -26,6 +26,8 @@ export interface RunSummary {
   error?: string;
   cursor?: unknown;
   details?: JobResult['details'];
+  /** How many calls the run row records, when more than this one (consecutive zero-work or skipped calls). */
+  calls?: number;
 }
 
 export interface RunOptions {
@@ -61,7 +63,8 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
   let runId: string | null = null;
   let result: JobResult = emptyResult();
   try {
-    const [start] = await db.rpc<{ run_id: string; status: string; reason: string | null }>('cron_run_start', {
+    // One round trip: the run row, the occurrence, the pause flag, the lease and the job's probe (cron_run_begin).
+    const [start] = await db.rpc<RunBegin>('cron_run_begin', {
       p_job: job.name,
       p_trigger: options.trigger,
       p_budget_ms: options.budgetMs,
@@ -71,10 +74,13 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
       p_now: now(),
       p_execution_id: executionId,
       p_scheduled_at: executionId ? (options.scheduledAt ?? null) : null,
+      // A dry run reports what is due: it always looks.
+      p_probe: options.dryRun ? null : (job.probe ?? null),
     });
-    if (!start) throw new Error('cron_run_start returned nothing');
+    if (!start) throw new Error('cron_run_begin returned nothing');
     runId = start.run_id;
     // 'duplicate_delivery': runId is the first delivery's run; this one wrote nothing (one record per occurrence).
+    // 'paused' / 'locked': runId is the row recording this call, shared with the skipped calls before it.
     if (start.status === 'skipped') {
       const summary = ordered({
         ...base,
@@ -83,6 +89,7 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
         status: 'skipped',
         reason: start.reason ?? undefined,
         durationMs: 0,
+        ...callsOf(start.calls),
       });
       log('info', 'cron run', summary as unknown as Record<string, unknown>);
       return summary;
@@ -103,20 +110,25 @@ export async function runJob(job: JobDefinition, options: RunOptions): Promise<R
       extendLease: async () => {
         await db.rpc('cron_extend_lease', { p_run_id: id, p_lease_seconds: leaseSecondsFor(job), p_now: now() });
       },
+      nothingDue: start.due === false,
     });
+    const { zeroWork, ...reported } = result;
     const summary = ordered({
       ...base,
-      ...result,
+      ...reported,
       runId,
       status: result.hasMore ? 'partial' : 'ok',
       durationMs: budget.elapsedMs(),
     });
-    await finish(db, summary, null, now());
-    log('info', 'cron run', summary as unknown as Record<string, unknown>);
-    return summary;
+    // A dry run is an operator's look: its own row, never folded into the idle calls around it.
+    const record = await finish(db, summary, null, now(), zeroWork === true && !options.dryRun);
+    const recorded = ordered({ ...summary, runId: record.runId, ...callsOf(record.calls) });
+    log('info', 'cron run', recorded as unknown as Record<string, unknown>);
+    return recorded;
   } catch (e) {
     const error = toErrorMessage(e);
-    const summary = ordered({ ...base, ...result, runId, status: 'error', error, durationMs: budget.elapsedMs() });
+    const { zeroWork: _, ...reported } = result;
+    const summary = ordered({ ...base, ...reported, runId, status: 'error', error, durationMs: budget.elapsedMs() });
     if (runId) {
       try {
         await finish(db, summary, error, now());
@@ -151,12 +163,36 @@ function ordered(s: RunSummary): RunSummary {
   return { ...head, ...s } as RunSummary;
 }
 
-async function finish(db: Db, summary: RunSummary, error: string | null, at: Date): Promise<void> {
-  await db.rpc('cron_run_finish', {
+interface RunBegin {
+  run_id: string;
+  status: string;
+  reason: string | null;
+  /** The probe's answer: false = nothing due; null when the job has none (or the run did not start). */
+  due: boolean | null;
+  calls: number | null;
+}
+
+/** `calls` only when a row records more than this call (consecutive zero-work or skipped calls). */
+const callsOf = (calls: number | null | undefined) => (calls && calls > 1 ? { calls } : {});
+
+/**
+ * Finishes the run row in one round trip (cron_run_end); a zero-work call is folded into the job's previous zero-work
+ * row. Returns the row that records the call.
+ */
+async function finish(
+  db: Db,
+  summary: RunSummary,
+  error: string | null,
+  at: Date,
+  zeroWork = false,
+): Promise<{ runId: string | null; calls: number }> {
+  const [row] = await db.rpc<{ run_id: string; calls: number }>('cron_run_end', {
     p_run_id: summary.runId,
     p_status: summary.status,
     p_summary: summary,
     p_error: error,
     p_now: at,
+    p_zero_work: zeroWork,
   });
+  return { runId: row?.run_id ?? summary.runId, calls: row?.calls ?? 1 };
 }
