@@ -1,7 +1,6 @@
-import pLimit from 'p-limit';
 import { toErrorMessage } from '../log.ts';
 import type { Budget } from './budget.ts';
-import { JobError, type KeyError, type RetryableError, UncertainError } from './errors.ts';
+import { JobError, type KeyError, type RetryableError } from './errors.ts';
 
 /** What happened to one claimed item; the job's settle function records a batch of these in one statement. */
 export type Outcome<R> =
@@ -25,7 +24,7 @@ export interface SettleCounts {
 
 export interface DrainSpec<I extends { id: string }, R> {
   budget: Budget;
-  /** Items per claim. */
+  /** Items per claim; without `prefetch`, also the most items claimed and not yet settled at any time. */
   batchSize: number;
   /** Items in flight at once. */
   concurrency: number;
@@ -40,6 +39,12 @@ export interface DrainSpec<I extends { id: string }, R> {
    * than itemTimeoutMs); below this floor it is not started. Defaults to itemTimeoutMs (start only with the full one).
    */
   minItemTimeoutMs?: number;
+  /**
+   * Claim the next batch while this one is still in flight, so the concurrency slots never wait for a settle and a
+   * claim. Up to 2 × batchSize items are then claimed and not yet settled: a run killed at that moment leaves twice as
+   * many items to the reaper (`uncertain`). Off by default.
+   */
+  prefetch?: boolean;
   /** What an error that is not a JobError means: 'uncertain' for calls that are not idempotent. */
   unknownError: 'retry' | 'uncertain';
   signal?: AbortSignal;
@@ -60,6 +65,8 @@ const EMPTY_CLAIM_RETRIES = 3;
 const ADAPT_AFTER_SAMPLES = 8;
 const ADAPTIVE_FLOOR_MIN_MS = 1_000;
 const LATENCY_WINDOW = 256;
+/** Items started within this much of each other share one deadline (their timeouts differ by at most this). */
+const DEADLINE_SHARE_MAX_MS = 100;
 
 export interface DrainResult extends SettleCounts {
   claimed: number;
@@ -96,29 +103,6 @@ export function toOutcome<R>(id: string, e: unknown, unknownError: 'retry' | 'un
     : { id, outcome: 'retry', error: `unexpected error: ${error}` };
 }
 
-/**
- * The budget must hold even when a handler ignores its signal: the item then counts as timed out (uncertain — it
- * may have reached the provider) and the run moves on.
- */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
-  if (signal.aborted) work.catch(() => {});
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new UncertainError(`no answer within ${timeoutMs} ms`, { code: 'timeout' }));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 const SETTLE_TRIES = 3;
 
 /** Settling is idempotent (rows no longer held are left alone), so a transient failure is retried. */
@@ -138,29 +122,69 @@ async function settleWithRetry<R>(
   throw last;
 }
 
+/** What a deadline rejects with; the item's outcome is built from it (no error object per item). */
+const EXPIRED = Symbol('deadline');
+const noop = () => {};
+
 /**
- * Claim a batch → process it with bounded concurrency → settle all outcomes in one call → repeat while time, limit
- * and work remain. An item starts only if its worst case fits in the time left; items claimed but not started are
- * released in the same settle. One failing item never stops the batch.
+ * One timer and one AbortController shared by the items started within DEADLINE_SHARE_MAX_MS of each other, instead of
+ * an AbortSignal.timeout and an AbortSignal.any per item. When it fires, `expired` rejects first (so the item counts as
+ * timed out whatever its handler does), then the signal aborts (so a handler that listens stops its call).
+ */
+interface Deadline {
+  /** On the budget's clock (elapsed ms). */
+  at: number;
+  controller: AbortController;
+  expired: Promise<never>;
+  reject: (why: unknown) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Items started with it and not finished. */
+  pending: number;
+  fired: boolean;
+}
+
+/**
+ * Claim → process with bounded concurrency → settle the outcomes in one call → claim again while time, limit and work
+ * remain. The slots are refilled as items finish: the outcomes so far are settled and replacements claimed while the
+ * rest are still in flight, never holding more than batchSize claimed-but-unsettled items (2 × batchSize with
+ * `prefetch`). An item starts only if the time left fits the start floor; its timeout is the time left, at most
+ * itemTimeoutMs. Items claimed but not started are released in a settle. One failing item never stops the run.
  */
 export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>): Promise<DrainResult> {
+  const { budget, itemTimeoutMs } = spec;
   const margin = spec.marginMs ?? 500;
-  const configuredFloor = Math.min(spec.minItemTimeoutMs ?? spec.itemTimeoutMs, spec.itemTimeoutMs);
-  const latencies: number[] = [];
+  const batchSize = Math.max(1, spec.batchSize);
+  const concurrency = Math.max(1, spec.concurrency);
+  const maxHeld = spec.prefetch ? 2 * batchSize : batchSize;
+  /**
+   * The smallest claim worth a round trip. Without prefetch and batchSize ≤ concurrency every claimed item is in
+   * flight at once, so the next claim waits for the whole batch (one settle and one claim per batch); a larger batch
+   * is refilled when its queue has run dry, while the last concurrency items are still in flight.
+   */
+  const minClaim =
+    spec.prefetch || batchSize <= concurrency ? batchSize : Math.max(batchSize - concurrency, Math.ceil(batchSize / 2));
+  const shareMs = Math.min(DEADLINE_SHARE_MAX_MS, Math.floor(itemTimeoutMs / 50));
+  const configuredFloor = Math.min(spec.minItemTimeoutMs ?? itemTimeoutMs, itemTimeoutMs);
   let floorMs = configuredFloor;
+
+  const latencies = new Float64Array(LATENCY_WINDOW);
+  let samples = 0;
+  const recordLatency = (ms: number) => {
+    latencies[samples++ % LATENCY_WINDOW] = ms;
+  };
   /**
    * The start floor adapts to the provider this run sees: once a few calls have answered, an item may start with
    * 4 × their p99 (at least 1 s) left, so a fast provider keeps the last seconds of the budget busy while a slow one
    * keeps the configured floor. A call cut short by a shortened timeout becomes uncertain, hence the wide multiple.
-   * Recomputed once per batch from the latest calls, so its cost does not grow with the run.
+   * Recomputed once per claim from the latest calls, so its cost does not grow with the run.
    */
   const adaptFloor = () => {
-    if (latencies.length > LATENCY_WINDOW) latencies.splice(0, latencies.length - LATENCY_WINDOW);
-    if (latencies.length < ADAPT_AFTER_SAMPLES) return;
-    const sorted = [...latencies].sort((a, b) => a - b);
+    if (samples < ADAPT_AFTER_SAMPLES) return;
+    const sorted = latencies.slice(0, Math.min(samples, LATENCY_WINDOW)).sort();
     const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
     floorMs = Math.min(configuredFloor, Math.max(ADAPTIVE_FLOOR_MIN_MS, 4 * p99));
   };
+
   const total: DrainResult = {
     claimed: 0,
     succeeded: 0,
@@ -172,74 +196,238 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
     stoppedEarly: false,
   };
   const stoppedKeys = new Set<string>();
-  const limiter = pLimit(Math.max(1, spec.concurrency));
+
+  // Claimed, not started: queue[head..]. In flight: inFlight. Finished, not settled: finished.
+  let queue: I[] = [];
+  let head = 0;
+  let inFlight = 0;
+  let finished: Outcome<R>[] = [];
+  let claimOpen = true;
+  let refilling = false;
+  let starting = true;
   let emptyClaims = 0;
+  /** A claim came back empty while items were in flight: wait for them before claiming again. */
+  let emptyWhileBusy = false;
+  let failure: { error: unknown } | undefined;
 
-  while (true) {
-    const left = spec.limit - total.claimed;
-    if (left <= 0) {
-      total.stoppedEarly = true;
-      break;
-    }
-    if (spec.signal?.aborted || !spec.budget.fits(floorMs + margin)) {
-      total.stoppedEarly = true;
-      break;
-    }
-    const items = await spec.claim(Math.min(spec.batchSize, left));
-    if (items.length === 0) {
-      if (emptyClaims < EMPTY_CLAIM_RETRIES && spec.moreAvailable && (await spec.moreAvailable())) {
-        emptyClaims++;
-        await new Promise((r) => setTimeout(r, 50 * emptyClaims + Math.random() * 50));
-        continue;
+  // ---- deadlines ----
+  const live = new Set<Deadline>();
+  let open: Deadline | undefined;
+  const fire = (d: Deadline) => {
+    if (d.fired) return;
+    d.fired = true;
+    d.timer = undefined;
+    live.delete(d);
+    if (open === d) open = undefined;
+    d.reject(EXPIRED);
+    d.controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  };
+  const dispose = (d: Deadline) => {
+    if (d.timer !== undefined) clearTimeout(d.timer);
+    d.timer = undefined;
+    live.delete(d);
+  };
+  const deadlineFor = (now: number, timeout: number): Deadline => {
+    const at = now + timeout;
+    if (open && open.at <= at && open.at >= at - shareMs && open.at - now >= floorMs) return open;
+    if (open && open.pending === 0) dispose(open);
+    let reject: (why: unknown) => void = noop;
+    const expired = new Promise<never>((_, r) => {
+      reject = r;
+    });
+    expired.catch(noop);
+    const d: Deadline = {
+      at,
+      controller: new AbortController(),
+      expired,
+      reject,
+      timer: undefined,
+      pending: 0,
+      fired: false,
+    };
+    d.timer = setTimeout(fire, timeout, d);
+    d.timer.unref?.();
+    live.add(d);
+    open = d;
+    return d;
+  };
+  const onRunAbort = () => {
+    for (const d of [...live]) fire(d);
+  };
+  spec.signal?.addEventListener('abort', onRunAbort, { once: true });
+
+  // ---- items ----
+  const notStarted = (id: string): Outcome<R> => ({
+    id,
+    outcome: 'release',
+    error: 'not started: run budget exhausted',
+  });
+
+  async function run(item: I, key: string | undefined, timeout: number): Promise<Outcome<R>> {
+    const startedAt = budget.elapsedMs();
+    const d = deadlineFor(startedAt, timeout);
+    d.pending++;
+    try {
+      const result = await Promise.race([spec.process(item, d.controller.signal), d.expired]);
+      recordLatency(budget.elapsedMs() - startedAt);
+      return { id: item.id, outcome: 'success', result };
+    } catch (e) {
+      if (e === EXPIRED) {
+        // The budget holds even when a handler ignores its signal: the item counts as timed out (uncertain — it may
+        // have reached the provider) and the run moves on.
+        return { id: item.id, outcome: 'uncertain', error: `no answer within ${d.at - startedAt} ms`, code: 'timeout' };
       }
-      break;
+      const outcome = toOutcome<R>(item.id, e, spec.unknownError);
+      // A provider that answered (even with an error) tells us its latency; a timeout does not.
+      if (!d.fired) recordLatency(budget.elapsedMs() - startedAt);
+      if (key !== undefined && (outcome.outcome === 'key' || (outcome.outcome === 'retry' && outcome.cooldown))) {
+        stoppedKeys.add(key);
+      }
+      return outcome;
+    } finally {
+      if (--d.pending === 0 && d !== open) dispose(d);
     }
-    emptyClaims = 0;
-    total.claimed += items.length;
-    total.batches++;
+  }
 
-    const outcomes = await Promise.all(
-      items.map((item) =>
-        limiter(async (): Promise<Outcome<R>> => {
-          const key = spec.keyOf?.(item);
-          if (key !== undefined && stoppedKeys.has(key)) {
-            return { id: item.id, outcome: 'release', error: 'its key (account) stopped earlier in this run' };
-          }
-          const timeout = Math.min(spec.itemTimeoutMs, spec.budget.remainingMs() - margin);
-          if (spec.signal?.aborted || timeout < floorMs) {
-            return { id: item.id, outcome: 'release', error: 'not started: run budget exhausted' };
-          }
-          const signals = [AbortSignal.timeout(timeout)];
-          if (spec.signal) signals.push(spec.signal);
-          const signal = AbortSignal.any(signals);
-          const startedAt = spec.budget.elapsedMs();
-          try {
-            const result = await raceAbort(spec.process(item, signal), signal, timeout);
-            latencies.push(spec.budget.elapsedMs() - startedAt);
-            return { id: item.id, outcome: 'success', result };
-          } catch (e) {
-            const outcome = toOutcome<R>(item.id, e, spec.unknownError);
-            // A provider that answered (even with an error) tells us its latency; a timeout does not.
-            if (!signal.aborted) latencies.push(spec.budget.elapsedMs() - startedAt);
-            if (key !== undefined && (outcome.outcome === 'key' || (outcome.outcome === 'retry' && outcome.cooldown))) {
-              stoppedKeys.add(key);
-            }
-            return outcome;
-          }
-        }),
-      ),
-    );
-    adaptFloor();
-    const counts = await settleWithRetry(spec.settle, outcomes);
+  const done = (outcome: Outcome<R>) => {
+    inFlight--;
+    finished.push(outcome);
+    pump();
+  };
+
+  const stopStarting = () => {
+    starting = false;
+    claimOpen = false;
+    total.stoppedEarly = true;
+  };
+
+  /** Starts the next claimed item, or releases it at once when it must not start. */
+  const start = (item: I) => {
+    const key = spec.keyOf?.(item);
+    if (key !== undefined && stoppedKeys.has(key)) {
+      finished.push({ id: item.id, outcome: 'release', error: 'its key (account) stopped earlier in this run' });
+      return;
+    }
+    if (!starting) {
+      finished.push(notStarted(item.id));
+      return;
+    }
+    const timeout = Math.min(itemTimeoutMs, budget.remainingMs() - margin);
+    if (spec.signal?.aborted || timeout < floorMs) {
+      stopStarting();
+      finished.push(notStarted(item.id));
+      return;
+    }
+    inFlight++;
+    run(item, key, timeout).then(done);
+  };
+
+  // ---- settle and claim ----
+  const settleFinished = async () => {
+    const outcomes = finished;
+    finished = [];
+    let counts: SettleCounts;
+    try {
+      counts = await settleWithRetry(spec.settle, outcomes);
+    } catch (e) {
+      finished = outcomes.concat(finished);
+      throw e;
+    }
     total.succeeded += counts.succeeded;
     total.failed += counts.failed;
     total.retried += counts.retried;
     total.uncertain += counts.uncertain;
     total.released += counts.released;
-    if (outcomes.some((o) => o.outcome === 'release' && o.error.startsWith('not started'))) {
-      total.stoppedEarly = true;
-      break;
+  };
+
+  /** Settles what has finished, then claims as many as the bound allows (settle first: the bound is on the rows). */
+  const refill = async () => {
+    if (finished.length > 0) await settleFinished();
+    adaptFloor();
+    if (spec.signal?.aborted || !starting || !budget.fits(floorMs + margin)) {
+      stopStarting();
+      return;
+    }
+    const unsettled = queue.length - head + inFlight + finished.length;
+    const n = Math.min(batchSize, spec.limit - total.claimed, maxHeld - unsettled);
+    if (n <= 0) return;
+    const items = await spec.claim(n);
+    if (items.length === 0) {
+      if (inFlight > 0) {
+        emptyWhileBusy = true;
+        return;
+      }
+      if (emptyClaims < EMPTY_CLAIM_RETRIES && spec.moreAvailable && (await spec.moreAvailable())) {
+        emptyClaims++;
+        await new Promise((r) => setTimeout(r, 50 * emptyClaims + Math.random() * 50));
+        return;
+      }
+      claimOpen = false;
+      return;
+    }
+    emptyClaims = 0;
+    emptyWhileBusy = false;
+    total.claimed += items.length;
+    total.batches++;
+    if (head === queue.length) {
+      queue = items;
+      head = 0;
+    } else for (const item of items) queue.push(item);
+  };
+
+  let settleDone: (result: DrainResult) => void = noop;
+  let settleFailed: (e: unknown) => void = noop;
+  const result = new Promise<DrainResult>((resolve, reject) => {
+    settleDone = resolve;
+    settleFailed = reject;
+  });
+  let ending = false;
+
+  const end = async () => {
+    spec.signal?.removeEventListener('abort', onRunAbort);
+    for (const d of [...live]) dispose(d);
+    try {
+      if (finished.length > 0) await settleFinished();
+    } catch (e) {
+      if (!failure) throw e;
+    }
+    if (failure) throw failure.error;
+    return total;
+  };
+
+  const afterRefill = () => {
+    refilling = false;
+    pump();
+  };
+  const refillFailed = (e: unknown) => {
+    failure ??= { error: e };
+    claimOpen = false;
+    starting = false;
+    afterRefill();
+  };
+
+  function pump(): void {
+    while (inFlight < concurrency && head < queue.length) start(queue[head++]!);
+    if (!refilling && claimOpen) {
+      const left = spec.limit - total.claimed;
+      if (left <= 0) {
+        claimOpen = false;
+        total.stoppedEarly = true;
+      } else if (
+        maxHeld - (queue.length - head + inFlight) >= Math.min(minClaim, left) &&
+        !(emptyWhileBusy && inFlight > 0)
+      ) {
+        refilling = true;
+        refill().then(afterRefill, refillFailed);
+        return;
+      }
+    }
+    if (!refilling && !ending && inFlight === 0 && head === queue.length && !claimOpen) {
+      ending = true;
+      end().then(settleDone, settleFailed);
     }
   }
-  return total;
+
+  pump();
+  return result;
 }
