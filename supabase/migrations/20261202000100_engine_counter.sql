@@ -88,6 +88,7 @@ declare
   v_capped boolean := p_cap_limit_column is not null;
   v_counter text := coalesce(p_counter_prefix, p_queue);
   v_counted text;
+  v_state_vars jsonb;
 begin
   if p_cap_period not in ('day', 'week') then raise exception 'queue_define: period must be day or week'; end if;
   insert into public.queue_policies as q (queue, max_attempts, backoff_seconds, retry_after_max_seconds, item_table,
@@ -142,6 +143,7 @@ begin
     'count_del_fn', quote_ident(p_queue || '_cap_count_delete'),
     'count_trunc_fn', quote_ident(p_queue || '_cap_count_truncate'),
     'recount_fn', quote_ident(p_queue || '_cap_recount'),
+    'state_fn', quote_ident(p_singular || '_account_state'),
     'waiting', quote_literal(p_waiting_status),
     'active', quote_literal(p_active_status),
     'done', quote_literal(p_done_status),
@@ -170,12 +172,36 @@ begin
     'window_start', coalesce('a.' || quote_ident(p_pacing_prefix || '_window_start_hour'), 'null::smallint'),
     'window_end', coalesce('a.' || quote_ident(p_pacing_prefix || '_window_end_hour'), 'null::smallint'));
 
+  v_state_vars := case when v_capped then jsonb_build_object(
+    -- The counter is for the current period when p_now lies in it; otherwise this claim recounts (the first claim of
+    -- a local day or week, or after a time-zone change cleared the period).
+    'acc_counter', format('(a.%1$I is not null and p_now >= a.%1$I and p_now < a.%2$I) as fresh, '
+                          'a.%1$I as cap_start, a.%2$I as cap_end, a.%3$I as cap_used',
+                          v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used'),
+    'acc_source', format(
+      E'(select acc.*, coalesce(case when acc.fresh then acc.cap_start end, w.starts) as period_start,\n'
+      '              coalesce(case when acc.fresh then acc.cap_end end, w.ends) as period_end,\n'
+      '              case when acc.cap_limit is null then 0 when acc.fresh then acc.cap_used\n'
+      '                   else public.%I(acc.id, w.starts, w.ends) end as used\n'
+      '         from acc\n'
+      '         left join lateral public.queue_window(acc.timezone, %L, p_now) w on not acc.fresh) acc',
+      p_queue || '_cap_recount', p_cap_period),
+    'touch_counter', format(E',\n           %1$I = s.period_start, %2$I = s.period_end, %3$I = s.used',
+                            v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used'),
+    'touch_when', ' or not s.fresh')
+  else jsonb_build_object(
+    'acc_counter', 'false as fresh, null::timestamptz as period_start, null::timestamptz as period_end, 0 as used',
+    'acc_source', 'acc',
+    'touch_counter', '',
+    'touch_when', '') end;
+
   -- A changed template may change a function's arguments or result: drop every older version first.
   for v_fn in
     select p.oid::regprocedure::text from pg_proc p
      where p.pronamespace = 'public'::regnamespace
        and p.proname in ('claim_due_' || p_plural, 'settle_' || p_plural, 'reap_expired_' || p_plural,
-                         p_singular || '_backlog', p_queue || '_cap_recount')
+                         p_singular || '_backlog', p_queue || '_cap_recount',
+                         p_singular || '_account_state')
   loop
     execute 'drop function ' || v_fn;
   end loop;
@@ -306,6 +332,53 @@ create trigger {{count_trunc_fn}} after truncate on public.{{table}}
 $tpl$, v_vars);
   end if;
 
+  -- The rules of the claim for a set of accounts, in one place: the claim reads them, and so does everything that
+  -- explains why an item waits or forecasts when a backlog clears (if a rule changes here, they change with it).
+  execute public.queue_render($tpl$
+create function public.{{state_fn}}(p_accounts uuid[], p_now timestamptz default now())
+returns table (id uuid, ord integer, k integer, timezone text, unipile_account_id text, account_status text,
+               status_reason text, resume_at timestamptz, cap_limit integer, used integer, remaining integer,
+               period_start timestamptz, period_end timestamptz, fresh boolean, min_interval integer, jitter integer,
+               window_start integer, window_end integer, in_window boolean, window_opens_at timestamptz,
+               local_now timestamp)
+language sql stable as $fn$
+  with acc as (
+    select a.id, u.ord::integer as ord, cardinality(p_accounts) as k, a.timezone, a.unipile_account_id,
+           a.status as account_status, a.status_reason, a.{{resume}} as resume_at,
+           ({{cap_limit}})::integer as cap_limit,
+           ({{min_interval}})::integer as min_interval, ({{jitter}})::integer as jitter,
+           ({{window_start}})::integer as window_start, ({{window_end}})::integer as window_end,
+           (p_now at time zone a.timezone) as local_now,
+           {{acc_counter}}
+      from unnest(p_accounts) with ordinality as u(id, ord)
+      join public.accounts a on a.id = u.id
+  ),
+  c as (
+    select acc.*,
+           case
+             when acc.window_start is null then true
+             when acc.window_start < acc.window_end then
+               extract(hour from acc.local_now) >= acc.window_start and extract(hour from acc.local_now) < acc.window_end
+             else -- a window over midnight, e.g. 22..6
+               extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
+           end as in_window
+      from {{acc_source}}
+  )
+  select c.id, c.ord, c.k, c.timezone, c.unipile_account_id, c.account_status, c.status_reason, c.resume_at,
+         c.cap_limit, c.used::integer,
+         (case when c.cap_limit is null then 2147483647 else greatest(0, c.cap_limit - c.used) end)::integer,
+         c.period_start, c.period_end, c.fresh, c.min_interval, c.jitter, c.window_start, c.window_end, c.in_window,
+         -- The next local window start (today's if still ahead, else tomorrow's).
+         case when c.window_start is not null then
+           (date_trunc('day', c.local_now) + make_interval(hours => c.window_start)
+             + case when date_trunc('day', c.local_now) + make_interval(hours => c.window_start) <= c.local_now
+                    then interval '1 day' else interval '0' end) at time zone c.timezone
+         end,
+         c.local_now
+    from c;
+$fn$;
+$tpl$, v_vars || v_state_vars);
+
   execute public.queue_render($tpl$
 create function public.{{claim_fn}}(
   p_limit integer,
@@ -357,30 +430,10 @@ begin
   -- 2. A new statement takes a new snapshot (this function is volatile, READ COMMITTED): every claim committed
   --    before we locked the accounts is visible, so the counters (and a recount) are exact.
   return query
-  with acc as (
-    select a.id, a.timezone, a.unipile_account_id, {{cap_limit}} as cap_limit,
-           {{min_interval}} as min_interval, {{jitter}} as jitter,
-           {{window_start}} as window_start, {{window_end}} as window_end,
-           (p_now at time zone a.timezone) as local_now, u.ord::integer as ord,
-           cardinality(v_accounts) as k, a.{{resume}} as resume_at,
-           {{acc_counter}}
-      from unnest(v_accounts) with ordinality as u(id, ord)
-      join public.accounts a on a.id = u.id
-  ),
-  quota as (
-    select acc.*,
-           case when acc.cap_limit is null then 2147483647
-                else greatest(0, acc.cap_limit - acc.used) end as remaining,
-           -- Exactly p_limit shares: floor(limit / k) each, one more for the first (limit mod k) accounts.
-           (p_limit / acc.k + case when acc.ord <= p_limit % acc.k then 1 else 0 end) as share,
-           case
-             when acc.window_start is null then true
-             when acc.window_start < acc.window_end then
-               extract(hour from acc.local_now) >= acc.window_start and extract(hour from acc.local_now) < acc.window_end
-             else -- a window over midnight, e.g. 22..6
-               extract(hour from acc.local_now) >= acc.window_start or extract(hour from acc.local_now) < acc.window_end
-           end as in_window
-      from {{acc_source}}
+  with quota as (
+    -- Exactly p_limit shares: floor(limit / k) each, one more for the first (limit mod k) accounts.
+    select st.*, (p_limit / st.k + case when st.ord <= p_limit % st.k then 1 else 0 end) as share
+      from public.{{state_fn}}(v_accounts, p_now) st
   ),
   candidates as (
     select p.id, p.due_at, q.id as account_id, q.unipile_account_id,
@@ -414,10 +467,7 @@ begin
              -- Cap reached: look again when the period ends, or sooner in case a call fails or the limit is raised.
              when q.remaining - coalesce(pa.n, 0) <= 0 then least(q.period_end, p_now + interval '5 minutes')
              -- Outside the sending window: resume at the next window start.
-             when not q.in_window then
-               (date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer)
-                 + case when date_trunc('day', q.local_now) + make_interval(hours => q.window_start::integer) <= q.local_now
-                        then interval '1 day' else interval '0' end) at time zone q.timezone
+             when not q.in_window then q.window_opens_at
              -- Pacing: the next call no sooner than the interval plus random jitter.
              when q.min_interval > 0 and coalesce(pa.n, 0) > 0 then
                p_now + make_interval(secs => q.min_interval + floor(random() * (q.jitter + 1)))
@@ -439,28 +489,7 @@ begin
     from claimed c
    order by c.turn, c.attempted_at, c.id;
 end $fn$;
-$tpl$, v_vars || case when v_capped then jsonb_build_object(
-    -- The counter is for the current period when p_now lies in it; otherwise this claim recounts (the first claim of
-    -- a local day or week, or after a time-zone change cleared the period).
-    'acc_counter', format('(a.%1$I is not null and p_now >= a.%1$I and p_now < a.%2$I) as fresh, '
-                          'a.%1$I as cap_start, a.%2$I as cap_end, a.%3$I as cap_used',
-                          v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used'),
-    'acc_source', format(
-      E'(select acc.*, coalesce(case when acc.fresh then acc.cap_start end, w.starts) as period_start,\n'
-      '              coalesce(case when acc.fresh then acc.cap_end end, w.ends) as period_end,\n'
-      '              case when acc.cap_limit is null then 0 when acc.fresh then acc.cap_used\n'
-      '                   else public.%I(acc.id, w.starts, w.ends) end as used\n'
-      '         from acc\n'
-      '         left join lateral public.queue_window(acc.timezone, %L, p_now) w on not acc.fresh) acc',
-      p_queue || '_cap_recount', p_cap_period),
-    'touch_counter', format(E',\n           %1$I = s.period_start, %2$I = s.period_end, %3$I = s.used',
-                            v_counter || '_cap_start', v_counter || '_cap_end', v_counter || '_cap_used'),
-    'touch_when', ' or not s.fresh')
-  else jsonb_build_object(
-    'acc_counter', 'null::timestamptz as period_end, 0 as used',
-    'acc_source', 'acc',
-    'touch_counter', '',
-    'touch_when', '') end);
+$tpl$, v_vars || v_state_vars);
 
   execute public.queue_render($tpl$
 create function public.{{settle_fn}}(
