@@ -127,6 +127,40 @@ const RelationItem = z.looseObject({
   created_at: z.union([z.string(), z.number()]).nullish().catch(null),
 });
 
+/**
+ * The success bodies of the write calls, checked by hand: a 2xx that is exactly what the schema accepts (no zod on a
+ * send's hot path). Anything else — a wrong `object`, an id that is not a string, a non-object — returns undefined and
+ * goes through the schema, which classifies it and names the problem as before.
+ */
+type Fast<T> = (json: unknown) => T | undefined;
+const isNullableId = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+function asObject(json: unknown, object: string): Record<string, unknown> | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const o = json as Record<string, unknown>;
+  return o.object === object ? o : undefined;
+}
+const chatStartedFast: Fast<z.infer<typeof ChatStarted>> = (json) => {
+  const o = asObject(json, 'ChatStarted');
+  return o && isNullableId(o.chat_id) && isNullableId(o.message_id) ? (o as z.infer<typeof ChatStarted>) : undefined;
+};
+const postCreatedFast: Fast<z.infer<typeof PostCreated>> = (json) => {
+  const o = asObject(json, 'PostCreated');
+  return o && isNullableId(o.post_id) ? (o as z.infer<typeof PostCreated>) : undefined;
+};
+const invitationSentFast: Fast<z.infer<typeof UserInvitationSent>> = (json) => {
+  const o = asObject(json, 'UserInvitationSent');
+  const usage = o?.usage;
+  const usageOk = usage === undefined || usage === null || (typeof usage === 'number' && Number.isFinite(usage));
+  return o && usageOk && isNullableId(o.invitation_id) ? (o as z.infer<typeof UserInvitationSent>) : undefined;
+};
+
+/** Each write's success schema beside its hand check; exported for tests (the check must never accept what the schema refuses). */
+export const SUCCESS_SHAPES = [
+  { name: 'ChatStarted', schema: ChatStarted, fast: chatStartedFast },
+  { name: 'PostCreated', schema: PostCreated, fast: postCreatedFast },
+  { name: 'UserInvitationSent', schema: UserInvitationSent, fast: invitationSentFast },
+] as const;
+
 const ErrorBody = z.looseObject({
   title: z.string().optional().catch(undefined),
   detail: z.string().optional().catch(undefined),
@@ -388,7 +422,7 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
   }
 
   /** The 2xx body validated by `schema`, or the typed error for anything else. */
-  function parseOk<T>(op: Op, kind: Kind, res: RawResponse, schema: z.ZodType<T>): T {
+  function parseOk<T>(op: Op, kind: Kind, res: RawResponse, schema: z.ZodType<T>, fast?: Fast<T>): T {
     if (res.status < 200 || res.status > 299) throw errorForStatus(op, kind, res);
     const problem = (why: string): JobError => {
       const message = `Unipile ${op} returned HTTP ${res.status} with ${why}`;
@@ -405,6 +439,8 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
     } catch {
       throw problem('a body that is not JSON');
     }
+    const quick = fast?.(json);
+    if (quick !== undefined) return quick;
     const r = schema.safeParse(json);
     if (!r.success) {
       const issue = r.error.issues[0];
@@ -425,7 +461,7 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
       form.append('attendees_ids', input.recipientId);
       form.append('text', input.text);
       const res = await call('sendMessage', 'write', 'POST', '/api/v1/chats', {}, form, signal);
-      const body = parseOk('sendMessage', 'write', res, ChatStarted);
+      const body = parseOk('sendMessage', 'write', res, ChatStarted, chatStartedFast);
       return { chatId: body.chat_id ?? null, messageId: body.message_id ?? null };
     },
 
@@ -434,7 +470,7 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
       form.append('account_id', input.accountId);
       form.append('text', input.text);
       const res = await call('publishPost', 'write', 'POST', '/api/v1/posts', {}, form, signal);
-      const body = parseOk('publishPost', 'write', res, PostCreated);
+      const body = parseOk('publishPost', 'write', res, PostCreated, postCreatedFast);
       return { postId: body.post_id ?? null };
     },
 
@@ -518,7 +554,7 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
       const body: Record<string, unknown> = { provider_id: input.providerId, account_id: input.accountId };
       if (input.message !== null) body.message = input.message;
       const res = await call(op, 'write', 'POST', '/api/v1/users/invite', {}, body, signal);
-      const sent = parseOk(op, 'write', res, UserInvitationSent);
+      const sent = parseOk(op, 'write', res, UserInvitationSent, invitationSentFast);
       if (sent.usage != null) {
         log(sent.usage >= 90 ? 'warn' : 'info', 'unipile invitation limit usage', {
           provider: 'unipile',
