@@ -422,14 +422,33 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
     expect(cspViolations).toEqual([]);
   });
 
-  test('Run now for the DM queue: the new run appears with its status', async () => {
+  test('Run now for the DM queue: the new run appears with its status; its answer does not push Pause', async () => {
     const runs = page.locator('tr[data-run][data-job="dm-queue"]');
     const before = await runs.count();
-    await page.getByRole('button', { name: 'Run dm-queue now' }).click();
     const jobRow = page.locator('tr[data-job="dm-queue"]').first();
+    const runButton = page.getByRole('button', { name: 'Run dm-queue now' });
+    const pauseButton = page.getByRole('button', { name: 'Pause dm-queue' });
+    const cell = jobRow.locator('td.actions');
+    // Where Pause sits in its cell, and the gap after Run now: other columns may resize as the row's last run
+    // changes, so positions are measured from the cell's and Run now's left edges.
+    const layout = async () => {
+      const [c, r, p] = await Promise.all([cell.boundingBox(), runButton.boundingBox(), pauseButton.boundingBox()]);
+      return { pauseInCell: p!.x - c!.x, pauseAfterRun: p!.x - r!.x, runWidth: r!.width, top: p!.y - c!.y };
+    };
+    const idle = await layout();
+    await runButton.click();
     await expect
       .poll(() => jobRow.locator('output').textContent(), { timeout: 30_000 })
       .toMatch(/^(ok|partial): claimed \d+/);
+    expect(await layout()).toEqual(idle);
+    // The answer is below the buttons, within the cell's width.
+    const [answer, bar, pause] = await Promise.all([
+      jobRow.locator('output').boundingBox(),
+      jobRow.locator('.action-bar').boundingBox(),
+      pauseButton.boundingBox(),
+    ]);
+    expect(answer!.y).toBeGreaterThanOrEqual(pause!.y + pause!.height);
+    expect(answer!.x + answer!.width).toBeLessThanOrEqual(bar!.x + bar!.width + 0.5);
     await expect.poll(() => runs.count(), { timeout: 15_000 }).toBe(before + 1);
     const newest = runs.first();
     expect(await newest.getAttribute('data-status')).toMatch(/^(ok|partial)$/);
@@ -454,6 +473,39 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
       .toBe(1);
     const resumed = await cron('post-scheduler');
     expect(resumed.body.status).toMatch(/^(ok|partial)$/);
+  });
+
+  test('the operator API on the real app: pause with the admin password, the page and the route follow', async () => {
+    const api = (method: string, pathname: string, authorization = basic(PASSWORD)) =>
+      fetch(`${app.url}${pathname}`, { method, headers: { authorization } }).then(async (r) => ({
+        status: r.status,
+        body: await r.json().catch(() => null),
+      }));
+    expect(await api('POST', '/api/jobs/invitations/pause')).toEqual({
+      status: 200,
+      body: { job: 'invitations', paused: true, changed: true },
+    });
+    // The page refreshes every 5 s: it shows the pause without a click.
+    await expect
+      .poll(() => page.getByRole('button', { name: 'Resume invitations' }).count(), { timeout: 15_000 })
+      .toBe(1);
+    expect((await cron('invitations')).body).toMatchObject({ status: 'skipped', reason: 'paused' });
+    const listed = await api('GET', '/api/jobs', `Bearer ${SECRET}`);
+    expect(listed.body.jobs.find((j: { job: string }) => j.job === 'invitations')).toMatchObject({
+      paused: true,
+      lastRun: { status: 'skipped' },
+    });
+    expect((await api('POST', '/api/jobs/invitations/resume', `Bearer ${SECRET}`)).body).toMatchObject({
+      paused: false,
+    });
+    const run = await api('POST', '/api/jobs/invitations/run', `Bearer ${SECRET}`);
+    expect(run.body).toMatchObject({
+      job: 'invitations',
+      trigger: 'manual',
+      status: expect.stringMatching(/^(ok|partial)$/),
+    });
+    expect((await api('GET', '/api/jobs/invitations/pause')).status).toBe(405);
+    expect((await api('POST', '/api/jobs/invitations/pause', 'Bearer not-the-secret-at-all')).status).toBe(401);
   });
 
   test('a failed item can be cancelled from the list', async () => {

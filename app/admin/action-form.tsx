@@ -16,7 +16,12 @@ interface Props {
   variant?: 'primary' | 'danger';
 }
 
-/** One button bound to one server action, with its pending state and its answer next to it. */
+/**
+ * One button bound to one server action, with its pending state and its answer under it. The button holds both of its
+ * labels in one grid cell (the idle one hidden while pending, and the other way round), so it is as wide as the wider
+ * label in both states and the buttons beside it stay put. In an `.action-bar` the answer goes on a line of its own
+ * below all the bar's buttons and never widens the cell (admin.css).
+ */
 export function ActionForm({ action, fields, label, name, pendingLabel, confirm, variant }: Props) {
   const [result, formAction, pending] = useActionState<ActionResult | null, FormData>(action, null);
   return (
@@ -30,8 +35,9 @@ export function ActionForm({ action, fields, label, name, pendingLabel, confirm,
       {Object.entries(fields).map(([key, value]) => (
         <input key={key} type="hidden" name={key} value={value} />
       ))}
-      <button type="submit" className={variant} aria-label={name} disabled={pending}>
-        {pending ? (pendingLabel ?? '…') : label}
+      <button type="submit" className={variant} aria-label={name} aria-busy={pending} disabled={pending}>
+        <span className={pending ? 'off' : undefined}>{label}</span>
+        <span className={pending ? undefined : 'off'}>{pendingLabel ?? '…'}</span>
       </button>
       {result ? <output className={result.ok ? 'note' : 'note bad'}>{result.message}</output> : null}
     </form>

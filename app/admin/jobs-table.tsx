@@ -78,20 +78,22 @@ export function JobsTable({ list, state, now }: { list: AdminJob[]; state: JobOv
                     )}
                   </td>
                   <td className="actions">
-                    <ActionForm
-                      action={runNow}
-                      fields={{ job: j.job }}
-                      label="Run now"
-                      name={`Run ${j.job} now`}
-                      pendingLabel="Running…"
-                      variant="primary"
-                    />
-                    <ActionForm
-                      action={setEnabled}
-                      fields={{ job: j.job, enabled: String(!enabled) }}
-                      label={enabled ? 'Pause' : 'Resume'}
-                      name={`${enabled ? 'Pause' : 'Resume'} ${j.job}`}
-                    />
+                    <div className="action-bar">
+                      <ActionForm
+                        action={runNow}
+                        fields={{ job: j.job }}
+                        label="Run now"
+                        name={`Run ${j.job} now`}
+                        pendingLabel="Running…"
+                        variant="primary"
+                      />
+                      <ActionForm
+                        action={setEnabled}
+                        fields={{ job: j.job, enabled: String(!enabled) }}
+                        label={enabled ? 'Pause' : 'Resume'}
+                        name={`${enabled ? 'Pause' : 'Resume'} ${j.job}`}
+                      />
+                    </div>
                   </td>
                 </tr>
               );
