@@ -367,3 +367,24 @@ describe('operator API: password guesses are throttled', () => {
     expect(res.status).toBe(404);
   });
 });
+
+describe('operator API on a misconfigured deployment', () => {
+  test('production without a database: 500 with the reason, after the caller is authorized (a stranger gets 401)', async () => {
+    const env = {
+      NODE_ENV: 'production',
+      CRON_SECRET: SECRET,
+      UNIPILE_DSN: 'api1.unipile.com:1',
+      UNIPILE_API_KEY: 'k',
+    };
+    const api = operatorApi(jobs, { env, throttle: new LoginThrottle() });
+    const pause = (authorization: string) =>
+      api.action.POST(
+        new Request('http://localhost/api/jobs/dm-queue/pause', { method: 'POST', headers: { authorization } }),
+        { params: Promise.resolve({ job: 'dm-queue', action: 'pause' }) },
+      );
+    const refused = await pause(bearer());
+    expect(refused.status).toBe(500);
+    expect((await refused.json()).error).toMatch(/^no database configured/);
+    expect((await pause(bearer('not-the-secret-at-all-really'))).status).toBe(401);
+  });
+});
