@@ -1,3 +1,5 @@
+import { traceFields } from './telemetry/trace-fields.ts';
+
 /**
  * One JSON object per line, the shape Vercel's log view and drains read. Values under keys that can hold a secret or
  * a message body are replaced, so a careless caller cannot leak them.
@@ -31,7 +33,14 @@ function redact(value: unknown, depth = 0): unknown {
 
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
   if (level === 'debug' && !process.env.LOG_DEBUG) return;
-  const line = JSON.stringify({ ts: new Date().toISOString(), level, msg, ...(redact(fields) as object) });
+  // Inside a recording span (lib/telemetry), the line names its trace and span: a Vercel log line links to its trace.
+  const line = JSON.stringify({
+    ts: new Date().toISOString(),
+    level,
+    msg,
+    ...(redact(fields) as object),
+    ...traceFields(),
+  });
   sink(line, level);
 }
 

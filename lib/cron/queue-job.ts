@@ -1,4 +1,5 @@
-import { drain, type Outcome, type SettleCounts } from './drain.ts';
+import { withClaimSpan, withProviderCallSpan, withSettleSpan } from '../telemetry/index.ts';
+import { drain, type Outcome, type SettleCounts, toOutcome } from './drain.ts';
 import { defineJob, emptyResult, type JobDefinition, type JobResult, type RunContext } from './job.ts';
 import { leaseSecondsFor } from './run.ts';
 import { drainSettings } from './settings.ts';
@@ -100,10 +101,17 @@ async function runQueue<I extends { id: string }, R, S>(
     minItemTimeoutMs: Math.min(settings.minItemTimeoutMs, itemTimeoutMs),
     unknownError: spec.unknownError,
     signal: ctx.signal,
-    claim: (max) => spec.claim(ctx, { limit: max, leaseSeconds }, prepared),
+    // Each claim, provider call and settle is a span under the run's (lib/telemetry; no-ops without an SDK).
+    claim: (max) => withClaimSpan(spec.name, max, () => spec.claim(ctx, { limit: max, leaseSeconds }, prepared)),
     keyOf: spec.keyOf,
-    process: (item, signal) => spec.process(item, signal, prepared, ctx),
-    settle: (outcomes) => spec.settle(ctx, outcomes, prepared),
+    process: (item, signal) =>
+      withProviderCallSpan(
+        { 'cron.job': spec.name, 'cron.item.id': item.id },
+        () => spec.process(item, signal, prepared, ctx),
+        (e) => toOutcome(item.id, e, spec.unknownError).outcome,
+        signal,
+      ),
+    settle: (outcomes) => withSettleSpan(spec.name, outcomes.length, () => spec.settle(ctx, outcomes, prepared)),
     moreAvailable: spec.retryLockedClaims ? async () => (await spec.backlog(ctx)) > 0 : undefined,
   });
   const finished = spec.finish ? await spec.finish(ctx, prepared) : {};

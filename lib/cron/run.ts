@@ -1,5 +1,6 @@
 import type { Db } from '../db/types.ts';
 import { log, toErrorMessage } from '../log.ts';
+import { recordRunSummary, withSpan } from '../telemetry/index.ts';
 import { Budget } from './budget.ts';
 import { emptyResult, type JobDefinition, type JobResult, type RunStatus, type Trigger } from './job.ts';
 import { policyOverride } from './policy.ts';
@@ -51,7 +52,18 @@ export const leaseSecondsFor = (job: JobDefinition) => job.maxDuration + 30;
  * One invocation of a job, without HTTP: start the run row (pause flag, single-flight lease), run, finish the row, log
  * one summary line. Never throws: an unexpected error becomes status 'error' with the message.
  */
-export async function runJob(job: JobDefinition, options: RunOptions): Promise<RunSummary> {
+export function runJob(job: JobDefinition, options: RunOptions): Promise<RunSummary> {
+  // The run's span (lib/telemetry): the queue's claims, provider calls and settles are its children, and log lines
+  // written inside it (the 'cron run' summary) carry its trace id. A no-op without an SDK.
+  const attributes = { 'cron.job': job.name, 'cron.trigger': options.trigger, 'cron.depth': options.depth ?? 0 };
+  return withSpan('cron.run', attributes, async (span) => {
+    const summary = await runJobUntraced(job, options);
+    recordRunSummary(span, summary);
+    return summary;
+  });
+}
+
+async function runJobUntraced(job: JobDefinition, options: RunOptions): Promise<RunSummary> {
   const now = options.now ?? (() => new Date());
   const budget = new Budget(options.budgetMs, () => now().getTime());
   const depth = options.depth ?? 0;

@@ -9,6 +9,7 @@ import { type JobError, PermanentError, RetryableError, UncertainError } from '.
 import { parseRetryAfter } from '../http/retry-after.ts';
 import { log } from '../log.ts';
 import { AccountError } from '../providers/errors.ts';
+import { noteHttpStatus } from '../telemetry/index.ts';
 import {
   type FindSentMessageInput,
   INVITATION_MESSAGE_MAX_CHARS,
@@ -383,6 +384,7 @@ export function createUnipileProvider(options: UnipileOptions): LinkedInProvider
     } catch (e) {
       throw networkError(op, kind, e, combined, signal, status);
     } finally {
+      noteHttpStatus(status);
       log('debug', 'unipile call', {
         provider: 'unipile',
         op,
