@@ -263,8 +263,7 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
     error: 'not started: run budget exhausted',
   });
 
-  async function run(item: I, key: string | undefined, timeout: number): Promise<Outcome<R>> {
-    const startedAt = budget.elapsedMs();
+  async function run(item: I, key: string | undefined, startedAt: number, timeout: number): Promise<Outcome<R>> {
     const d = deadlineFor(startedAt, timeout);
     d.pending++;
     try {
@@ -312,14 +311,16 @@ export async function drain<I extends { id: string }, R>(spec: DrainSpec<I, R>):
       finished.push(notStarted(item.id));
       return;
     }
-    const timeout = Math.min(itemTimeoutMs, budget.remainingMs() - margin);
+    // One clock reading per start (the run's clock may allocate): the time left, and the item's start for its latency.
+    const now = budget.elapsedMs();
+    const timeout = Math.min(itemTimeoutMs, Math.max(0, budget.totalMs - now) - margin);
     if (spec.signal?.aborted || timeout < floorMs) {
       stopStarting();
       finished.push(notStarted(item.id));
       return;
     }
     inFlight++;
-    run(item, key, timeout).then(done);
+    run(item, key, now, timeout).then(done);
   };
 
   // ---- settle and claim ----
