@@ -7,6 +7,7 @@ import { runJob } from '../lib/cron/run.ts';
 import { openPostgres } from '../lib/db/postgres.ts';
 import { setProvider } from '../lib/providers/index.ts';
 import type { LinkedInProvider } from '../lib/providers/types.ts';
+import { defineTaskJob } from '../lib/tasks/task-job.ts';
 import { type CallStats, countingDb, mergeStats } from './counting-db.ts';
 import { capSql, PEER_ACCOUNTS, zoneSql } from './peers/dm-cap.ts';
 import type { TimedWindow } from './pg.ts';
@@ -67,6 +68,30 @@ export async function seedEnginePosts(sql: postgres.Sql, n: number): Promise<voi
   );
 }
 
+/** Cap-less core: the generic task queue (tasks table, no account), a no-op handler. */
+export const engineTaskJob = defineTaskJob({
+  name: 'bench-noop',
+  schedule: '* * * * *',
+  maxDuration: 300,
+  settingsPrefix: 'TASK',
+  handler: () => Promise.resolve(undefined),
+});
+
+/** `n` due no-op tasks in the bench's task queue. */
+export async function seedEngineTasks(sql: postgres.Sql, n: number): Promise<void> {
+  await sql.unsafe('truncate tasks, job_runs');
+  await sql.unsafe(
+    `insert into tasks (queue, payload, run_at)
+     select 'bench-noop', jsonb_build_object('n', g), now() - interval '1 minute' from generate_series(1, $1::int) g`,
+    [n],
+  );
+}
+
+export async function tasksDone(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from tasks where status = 'done'`;
+  return row?.n ?? -1;
+}
+
 export interface EngineRun {
   ms: number;
   sent: number;
@@ -86,7 +111,7 @@ export async function runEngine(
   window: TimedWindow,
   job: JobDefinition = dmQueue,
 ): Promise<EngineRun> {
-  const prefix = job === postScheduler ? 'POST' : 'DM';
+  const prefix = job === postScheduler ? 'POST' : job === engineTaskJob ? 'TASK' : 'DM';
   process.env[`${prefix}_BATCH_SIZE`] = String(batch);
   process.env[`${prefix}_CONCURRENCY`] = String(ENGINE_CONCURRENCY);
   const provider = zeroLatencyProvider();

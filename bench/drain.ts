@@ -5,10 +5,13 @@ import {
   type EngineRun,
   enginePostJob,
   engineRecord,
+  engineTaskJob,
   runEngine,
   seedEngine,
   seedEnginePosts,
+  seedEngineTasks,
   setupEngine,
+  tasksDone,
 } from './drain-engine.ts';
 import {
   runFloor,
@@ -33,7 +36,8 @@ import { type Spread, sleep, spread } from './stats.ts';
 /**
  * Same job: the DM job (caps per account and local day, at most once, fair across accounts) on the engine
  * (runJob(dmQueue)), on pg-boss and on graphile-worker (bench/peers/), and the two plain-SQL floors.
- * Cap-less: no-op items on the engine's generic claim/settle with no cap (the post queue), pg-boss, graphile-worker.
+ * Cap-less: no-op items on the engine's generic task queue (and, for reference, the post queue: account-keyed, no
+ * cap), pg-boss, graphile-worker.
  */
 export type DrainSystem =
   | 'engine-dm'
@@ -42,6 +46,7 @@ export type DrainSystem =
   | 'plain-sql'
   | 'floor-dm'
   | 'engine-posts'
+  | 'engine-tasks'
   | 'pg-boss'
   | 'graphile-worker';
 
@@ -78,7 +83,7 @@ export interface DrainResult extends DrainConfig {
 export const isPeer = (s: DrainSystem): boolean => s.startsWith('pg-boss') || s.startsWith('graphile');
 export const isEngine = (s: DrainSystem): boolean => s.startsWith('engine');
 export const sectionOf = (s: DrainSystem): DrainSection =>
-  s === 'engine-posts' || s === 'pg-boss' || s === 'graphile-worker' ? 'cap-less' : 'same-job';
+  s === 'engine-posts' || s === 'engine-tasks' || s === 'pg-boss' || s === 'graphile-worker' ? 'cap-less' : 'same-job';
 
 export function drainConfigs(): DrainConfig[] {
   const configs: DrainConfig[] = [];
@@ -88,7 +93,7 @@ export function drainConfigs(): DrainConfig[] {
     configs.push({ system: 'graphile-dm', batch: 1, drainers });
     for (const system of ['plain-sql', 'floor-dm'] as const)
       for (const batch of [100, 500]) configs.push({ system, batch, drainers });
-    for (const system of ['engine-posts', 'pg-boss'] as const)
+    for (const system of ['engine-tasks', 'engine-posts', 'pg-boss'] as const)
       for (const batch of [100, 500]) configs.push({ system, batch, drainers });
     configs.push({ system: 'graphile-worker', batch: 500, drainers });
   }
@@ -102,6 +107,7 @@ const NAMES: Record<DrainSystem, string> = {
   'plain-sql': 'plain SQL, two columns',
   'floor-dm': 'plain SQL, dm_queue shape',
   'engine-posts': 'engine post queue (no cap)',
+  'engine-tasks': 'engine task queue (generic, no account)',
   'pg-boss': 'pg-boss no-op',
   'graphile-worker': 'graphile-worker no-op (local queue 500, batch delay 0)',
 };
@@ -200,6 +206,15 @@ export async function benchDrain(n: number, runs: number, progress: (line: strin
             s.invocations.push(r.invocations);
             break;
           }
+          case 'engine-tasks': {
+            const r = await runEngine(url, n, c.batch, c.drainers, window, engineTaskJob);
+            const done = await tasksDone(sql);
+            if (done !== n) throw new Error(`engine task queue did ${done} of ${n}`);
+            ms = r.ms;
+            s.last = r;
+            s.invocations.push(r.invocations);
+            break;
+          }
           case 'pg-boss-dm':
           case 'graphile-dm': {
             const prefix = c.system === 'pg-boss-dm' ? pgBossDmPrefix : graphileDmPrefix;
@@ -281,6 +296,8 @@ async function seed(c: DrainConfig, sql: postgres.Sql, url: string, n: number): 
       return seedEngine(sql, n);
     case 'engine-posts':
       return seedEnginePosts(sql, n);
+    case 'engine-tasks':
+      return seedEngineTasks(sql, n);
     case 'pg-boss-dm':
       await resetPeerRecord(sql, pgBossDmPrefix);
       return seedPgBossDm(url, n);
@@ -315,12 +332,12 @@ export function sameJobRatio(results: DrainResult[]): { engine: DrainResult; pee
 export const headlineRatio = sameJobRatio;
 
 /**
- * Cap-less, per cell (batch × drainers): the engine's post queue over the best peer in that cell (pg-boss at the same
+ * Cap-less, per cell (batch × drainers): the engine's generic task queue over the best peer in that cell (pg-boss at the same
  * batch, graphile-worker with the same drainers: it has no batch size). The figure is the worst cell.
  */
 export function capLessCells(results: DrainResult[]): { engine: DrainResult; peer: DrainResult; ratio: number }[] {
   return results
-    .filter((r) => r.system === 'engine-posts')
+    .filter((r) => r.system === 'engine-tasks')
     .flatMap((engine) => {
       const peers = results.filter(
         (p) =>

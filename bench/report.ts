@@ -121,7 +121,7 @@ function renderDrain(r: ReportInput, out: string[]): void {
     '',
     '### 1b. Cap-less core: no-op items',
     '',
-    `Engine: \`runJob(postScheduler)\` — queue_define’s claim/settle on a queue with no cap (posts over the same 200 accounts). pg-boss: \`fetch(batchSize)\` → \`complete(ids)\` per instance. graphile-worker: \`run()\` with concurrency ${GRAPHILE_CONCURRENCY}, local queue 500, completeJobBatchDelay 0, no-op task, started after the inserts. Each cell compares the engine with the best peer at the same batch (pg-boss) and drainers (both).`,
+    `Engine: \`runJob(defineTaskJob(…))\` — the core's generic task queue (\`tasks\`: no account, at least once, one SKIP LOCKED claim and one settle through queue_transition per batch) with a no-op handler; for reference also \`runJob(postScheduler)\`, queue_define’s account-keyed claim with no cap (posts over the same 200 accounts). pg-boss: \`fetch(batchSize)\` → \`complete(ids)\` per instance. graphile-worker: \`run()\` with concurrency ${GRAPHILE_CONCURRENCY}, local queue 500, completeJobBatchDelay 0, no-op task, started after the inserts. Each cell compares the engine with the best peer at the same batch (pg-boss) and drainers (both).`,
     '',
   );
   drainTable(
@@ -198,7 +198,7 @@ function renderHttp(r: ReportInput, out: string[]): void {
   out.push(
     '## 3. End to end through HTTP',
     '',
-    `\`next start\` (build ${h.build.buildId}${h.build.built ? `, built for this run in ${fmt(h.build.ms / 1000, 0)} s` : ', reused'}), DATABASE_URL to a bench database, a stand-in Unipile on 127.0.0.1 answering \`POST /api/v1/chats\` after ${PROVIDER_LATENCY_MS} ms, one GET of /api/cron/dm-queue per run (\`?limit=10000\`${r.quick ? '&budgetMs=15000' : ', the route’s own 55 s budget'}; continuation disabled with the depth header). Ideal = DM_CONCURRENCY × budget ÷ ${PROVIDER_LATENCY_MS} ms. DM_BATCH_SIZE is not set: the engine’s default (as many as DM_CONCURRENCY).`,
+    `\`next start\` (build ${h.build.buildId}${h.build.built ? `, built for this run in ${fmt(h.build.ms / 1000, 0)} s` : ', reused'}), DATABASE_URL to a bench database, a stand-in Unipile on 127.0.0.1 answering \`POST /api/v1/chats\` after ${PROVIDER_LATENCY_MS} ms, one GET of /api/cron/dm-queue per run (\`?limit=10000\`${r.quick ? '&budgetMs=15000' : ', the route’s own 55 s budget'}; continuation disabled with the depth header). Ideal = DM_CONCURRENCY × budget ÷ ${PROVIDER_LATENCY_MS} ms. DM_BATCH_SIZE is not set: the engine’s default (as many as DM_CONCURRENCY). Rows with DM_PREFETCH=1: the opt-in prefetch (the next batch claimed while this one is in flight; a killed run can leave up to 2 batches \`uncertain\`).`,
     '',
     row([
       'DM_CONCURRENCY',
@@ -215,7 +215,7 @@ function renderHttp(r: ReportInput, out: string[]): void {
   for (const t of h.throughput) {
     out.push(
       row([
-        t.concurrency,
+        `${t.concurrency}${t.prefetch ? ', DM_PREFETCH=1' : ''}`,
         fmtSpread(t.sent, 0),
         fmt(t.ideal, 0),
         fmtSpread(
@@ -277,7 +277,7 @@ function renderCost(r: ReportInput, out: string[]): void {
   }
   for (const t of r.http?.throughput ?? []) {
     out.push(
-      `- HTTP, DM_CONCURRENCY=${t.concurrency} (default batch), ${PROVIDER_LATENCY_MS} ms provider: ${fmt(t.fnSecondsPer1000.median, 1)} function-seconds (duration × invocations ÷ DMs × 1,000) and ${fmt(t.xactsPer1000.median, 1)} server transactions.`,
+      `- HTTP, DM_CONCURRENCY=${t.concurrency}${t.prefetch ? ' DM_PREFETCH=1' : ''} (default batch), ${PROVIDER_LATENCY_MS} ms provider: ${fmt(t.fnSecondsPer1000.median, 1)} function-seconds (duration × invocations ÷ DMs × 1,000) and ${fmt(t.xactsPer1000.median, 1)} server transactions.`,
     );
   }
   out.push('');
