@@ -1,5 +1,6 @@
 import { getDb } from './db/index.ts';
 import { DeploymentError, deployment } from './deployment.ts';
+import { envValue } from './env.ts';
 import { log, toErrorMessage } from './log.ts';
 import { intervalMs, nextFireAfter, previousFireBefore, type Schedule, schedules } from './schedules.ts';
 
@@ -40,7 +41,7 @@ interface StatusRow {
 }
 
 export function graceMs(env: NodeJS.ProcessEnv = process.env): number {
-  const minutes = Number(env.HEALTH_GRACE_MINUTES ?? 10);
+  const minutes = Number(envValue(env, 'HEALTH_GRACE_MINUTES') ?? 10);
   return (Number.isFinite(minutes) && minutes >= 0 ? minutes : 10) * 60_000;
 }
 

@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { envValue } from '../env.ts';
 import { isTransactionPooler } from './pooler.ts';
 import { type Db, fromDriver, normalizeRow, type Row, type Signature, sqlRpc, toDbError } from './types.ts';
 
@@ -44,9 +45,15 @@ function wrap(
   };
 }
 
+/** DATABASE_POOL_MAX (default 5): connections per instance; empty, 0, negative or not a number → the default. */
+export function poolMax(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(envValue(env, 'DATABASE_POOL_MAX') ?? 5);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, 100) : 5;
+}
+
 export function openPostgres(url: string, options: { max?: number } = {}): Db {
   const sql = postgres(url, {
-    max: options.max ?? Number(process.env.DATABASE_POOL_MAX ?? 5),
+    max: options.max ?? poolMax(),
     prepare: !isTransactionPooler(url),
     onnotice: () => {},
     // A serverless function is frozen between invocations: do not keep idle sockets the pooler will drop.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envValue } from '../env.ts';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).catch(fallback);
 
@@ -22,8 +23,8 @@ export const PER_ENDPOINT_PER_CLAIM = 10;
  */
 export function webhookSettings(env: NodeJS.ProcessEnv = process.env): WebhookSettings {
   return schema.parse({
-    timeoutMs: env.WEBHOOK_TIMEOUT_MS ?? 10_000,
-    disableAfter: env.WEBHOOK_DISABLE_AFTER ?? 5,
+    timeoutMs: envValue(env, 'WEBHOOK_TIMEOUT_MS') ?? 10_000,
+    disableAfter: envValue(env, 'WEBHOOK_DISABLE_AFTER') ?? 5,
     allowPrivate: env.WEBHOOKS_ALLOW_PRIVATE === '1' || env.WEBHOOKS_ALLOW_PRIVATE === 'true',
   });
 }
