@@ -312,7 +312,7 @@ forEachEngine('analytics job', (ctx) => {
       ...ctx.db,
       async rpc<T>(fn: string, args?: Record<string, unknown>): Promise<T[]> {
         const rows = await ctx.db.rpc<T>(fn, args);
-        if (fn === 'cron_run_start') aStarted();
+        if (fn === 'cron_run_begin') aStarted();
         if (fn === 'analytics_plan_days') await gate;
         return rows;
       },

@@ -81,8 +81,11 @@ async function runQueue<I extends { id: string }, R, S>(
   job: JobDefinition,
   ctx: RunContext,
 ): Promise<JobResult> {
-  // The probe said nothing is due (cron_run_begin): nothing to reap, claim, reconcile or count.
-  if (ctx.nothingDue && !ctx.dryRun) return { ...emptyResult(), zeroWork: true };
+  // The probe said nothing is due (cron_run_begin): nothing to reap, claim, reconcile or count. The details say so,
+  // with the reaper's count (none) as an ordinary run reports it.
+  if (ctx.nothingDue && !ctx.dryRun) {
+    return { ...emptyResult(), zeroWork: true, details: { ...(spec.reap ? { reaped: 0 } : {}), nothingDue: true } };
+  }
   const prepared = spec.prepare(ctx);
   const reaped = spec.reap ? await spec.reap(ctx) : undefined;
   const withReaped: Record<string, number> = reaped === undefined ? {} : { reaped };
