@@ -506,12 +506,15 @@ language sql volatile as $fn$
     select * from public.queue_outcomes(p_outcomes)
   ),
   plan as (
-    select d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result, t.decision,
-           t.status, t.attempts, t.next_attempt_at, t.last_error
+    select d.row_ctid, d.id, o.outcome, o.cooldown, o.retry_after_ms, o.key_status, o.code, o.error, o.result,
+           t.decision, t.status, t.attempts, t.next_attempt_at, t.last_error
       from o
       -- One primary-key lookup per outcome, whatever the statistics say.
-      cross join lateral (select d.id, d.attempts, d.next_attempt_at, d.last_error, d.status, d.run_id
-                            from public.{{table}} d where d.id = o.id) d
+      cross join lateral (select d.ctid as row_ctid, d.id, d.attempts, d.next_attempt_at, d.last_error, d.status,
+                                 d.run_id
+                            from public.{{table}} d where d.id = o.id
+                           -- A fence: kept a lookup per outcome, never flattened into a join the planner reorders.
+                           offset 0) d
       cross join lateral public.queue_transition({{queue}}, o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
                                                  d.next_attempt_at, d.last_error, p_now, p_max_attempts,
                                                  p_backoff_seconds) t
@@ -530,7 +533,10 @@ language sql volatile as $fn$
            {{done_at}} = case when p.decision = 'done' then p_now else d.{{done_at}} end,
            failed_at = case when p.decision = 'failed' then p_now else d.failed_at end{{done_sets}}
       from plan p
-     where d.id = p.id
+     -- By the row's address: a planner reading stale statistics otherwise walked the cap-usage index of all history
+     -- (15 ms and 16,000 buffers for 100 rows). A row updated meanwhile is followed to its latest version and the
+     -- conditions below are checked again.
+     where d.ctid = p.row_ctid and d.id = p.id
        and d.run_id is not distinct from p_run_id
        and (d.status = {{active}} or (d.status = 'uncertain' and p.decision in ('done', 'failed')))
     returning d.id, d.account_id, d.status, p.outcome, p.decision, p.cooldown, p.retry_after_ms, p.key_status, p.code,

@@ -98,10 +98,13 @@ create function public.settle_tasks(
 ) returns table (id uuid, status text, outcome text, decision text)
 language sql volatile as $$
   with plan as (
-    select d.id, o.outcome, t.decision, t.status, t.attempts, t.next_attempt_at, t.last_error
+    select d.row_ctid, d.id, o.outcome, t.decision, t.status, t.attempts, t.next_attempt_at, t.last_error
       from public.queue_outcomes(p_outcomes) o
-      cross join lateral (select d.id, d.attempts, d.next_attempt_at, d.last_error, d.status, d.run_id
-                            from public.tasks d where d.id = o.id) d
+      cross join lateral (select d.ctid as row_ctid, d.id, d.attempts, d.next_attempt_at, d.last_error, d.status,
+                                 d.run_id
+                            from public.tasks d where d.id = o.id
+                           -- A fence: kept a lookup per outcome, never flattened into a join the planner reorders.
+                           offset 0) d
       cross join lateral public.queue_transition('task', o.outcome, d.attempts, o.retry_after_ms, o.error, o.code,
                                                  d.next_attempt_at, d.last_error, p_now, p_max_attempts,
                                                  p_backoff_seconds) t
@@ -114,7 +117,9 @@ language sql volatile as $$
          done_at = case when p.decision = 'done' then p_now else d.done_at end,
          failed_at = case when p.decision = 'failed' then p_now else d.failed_at end
     from plan p
-   where d.id = p.id and d.status = 'running' and d.run_id is not distinct from p_run_id
+   -- By the row's address: a planner reading stale statistics may otherwise walk a partial index of the whole table.
+   -- A row updated meanwhile is followed to its latest version and the conditions below are checked again.
+   where d.ctid = p.row_ctid and d.id = p.id and d.status = 'running' and d.run_id is not distinct from p_run_id
   returning d.id, d.status, p.outcome, p.decision;
 $$;
 
