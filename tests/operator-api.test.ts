@@ -370,7 +370,7 @@ describe('operator API: password guesses are throttled', () => {
 
 describe('operator API on a misconfigured deployment', () => {
   test('production without a database: 500 with the reason, after the caller is authorized (a stranger gets 401)', async () => {
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       NODE_ENV: 'production',
       CRON_SECRET: SECRET,
       UNIPILE_DSN: 'api1.unipile.com:1',
