@@ -24,7 +24,7 @@ export type DrainSettings = z.infer<typeof schema>;
  * and `PROVIDER_MIN_TIMEOUT_MS` (an item is not started when less than this is left for its provider call).
  * An invalid value falls back to the default rather than stopping the queue.
  */
-export function drainSettings(prefix: string, env: NodeJS.ProcessEnv = process.env): DrainSettings {
+export function drainSettings(prefix: string, env: Record<string, string | undefined> = process.env): DrainSettings {
   const concurrency = env[`${prefix}_CONCURRENCY`] ?? 8;
   return schema.parse({
     batchSize: env[`${prefix}_BATCH_SIZE`] ?? concurrency,
