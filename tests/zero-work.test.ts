@@ -10,6 +10,7 @@ import { type RunRow, recentRuns } from '../lib/admin/queries.ts';
 import { defineJob, emptyResult, type JobDefinition } from '../lib/cron/job.ts';
 import { type RunOptions, runJob } from '../lib/cron/run.ts';
 import { setDb } from '../lib/db/index.ts';
+import { openPostgres } from '../lib/db/postgres.ts';
 import type { Db } from '../lib/db/types.ts';
 import { healthReport } from '../lib/health.ts';
 import { setProvider } from '../lib/providers/index.ts';
@@ -151,6 +152,29 @@ forEachEngine('zero-work runs', (ctx) => {
       [2, 0],
     ]);
     expect(iso(rows[2]!.first_started_at)).toBe(at(3).toISOString());
+  });
+
+  test('10 zero-work calls at once: none fails, every call is counted', async () => {
+    await reset();
+    // On the server, ten connections: the calls really overlap (PGlite runs them one after the other).
+    const db = ctx.url ? openPostgres(ctx.url, { max: 10 }) : ctx.db;
+    try {
+      for (const job of [jobs.webhooks!, jobs['sync-jobs']!]) {
+        for (let round = 0; round < 5; round++) {
+          const answers = await Promise.all(Array.from({ length: 10 }, () => run(job, db, NOW, { trigger: 'manual' })));
+          // Before 20261202000210: "deadlock detected" (two finishes each holding the row the other folds into).
+          expect(answers.filter((a) => a.status !== 'ok').map((a) => a.error)).toEqual([]);
+        }
+        const [total] = await sql<{ calls: number; running: number }>(
+          ctx.db,
+          "select sum(calls)::int as calls, count(*) filter (where status = 'running')::int as running from job_runs where job = $1",
+          [job.name],
+        );
+        expect(total).toEqual({ calls: 50, running: 0 });
+      }
+    } finally {
+      if (db !== ctx.db) await db.close();
+    }
   });
 
   test('a duplicate delivery of an occurrence that was collapsed is still a duplicate', async () => {
