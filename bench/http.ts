@@ -12,6 +12,8 @@ const NO_CONTINUATION = { 'x-cron-continuation-depth': '3' };
 
 export interface HttpThroughput {
   concurrency: number;
+  /** DM_PREFETCH=1: the next batch is claimed while this one is in flight (opt-in; up to 2 batches held). */
+  prefetch: boolean;
   budgetMs: number;
   ideal: number;
   sent: Spread;
@@ -114,8 +116,16 @@ export async function benchHttp(
     );
     const budgetQuery = opts.quick ? '&budgetMs=15000' : '';
     const throughput: HttpThroughput[] = [];
-    for (const concurrency of opts.concurrencies) {
-      const server = await startNext({ ...appEnv, DM_CONCURRENCY: String(concurrency) });
+    const modes = opts.concurrencies.flatMap((concurrency) =>
+      [false, true].map((prefetch) => ({ concurrency, prefetch })),
+    );
+    for (const { concurrency, prefetch } of modes) {
+      const label = `DM_CONCURRENCY=${concurrency}${prefetch ? ' DM_PREFETCH=1' : ''}`;
+      const server = await startNext({
+        ...appEnv,
+        DM_CONCURRENCY: String(concurrency),
+        ...(prefetch ? { DM_PREFETCH: '1' } : {}),
+      });
       try {
         const rows: { sent: number; wall: number; xacts: number; budget: number; batches: number }[] = [];
         for (let run = 1; run <= opts.runs; run++) {
@@ -133,7 +143,7 @@ export async function benchHttp(
                                                    from job_runs order by started_at desc limit 1`;
           rows.push({ sent: s.succeeded, wall: wallMs, xacts: x1 - x0, budget: s.budgetMs, batches: b?.n ?? 0 });
           progress(
-            `  DM_CONCURRENCY=${concurrency} run ${run}/${opts.runs}: ${s.succeeded} DMs in ${Math.round(wallMs)} ms ` +
+            `  ${label} run ${run}/${opts.runs}: ${s.succeeded} DMs in ${Math.round(wallMs)} ms ` +
               `(budget ${s.budgetMs} ms, ${Math.round((s.succeeded / ((concurrency * s.budgetMs) / PROVIDER_LATENCY_MS)) * 100)} % of ideal)`,
           );
         }
@@ -141,6 +151,7 @@ export async function benchHttp(
         const ideal = (concurrency * budgetMs) / PROVIDER_LATENCY_MS;
         throughput.push({
           concurrency,
+          prefetch,
           budgetMs,
           ideal,
           sent: spread(rows.map((r) => r.sent)),

@@ -125,7 +125,7 @@ export function evaluateTargets(r: Results): Target[] {
   if (r.http) {
     for (const t of r.http.throughput) {
       targets.push({
-        name: `HTTP end to end, DM_CONCURRENCY=${t.concurrency}`,
+        name: `HTTP end to end, DM_CONCURRENCY=${t.concurrency}${t.prefetch ? ' DM_PREFETCH=1 (opt-in)' : ''}`,
         target: `≥ 90 % of ideal (concurrency × budget ÷ latency)${r.quick ? ' (stated for 55 s budgets; --quick uses 15 s)' : ''}`,
         measured: `${fmt(t.ofIdeal.median * 100, 1)} % (${fmt(t.sent.median, 0)} of ${fmt(t.ideal, 0)})`,
         met: t.ofIdeal.median >= 0.9,
