@@ -422,6 +422,42 @@ describe.skipIf(!hasChromium)('/admin in a browser', () => {
     expect(cspViolations).toEqual([]);
   });
 
+  // Issue 15 (reasons and forecast): read before any run moves the demo data.
+  test('why items wait and when the backlogs clear: the reasons by count, in words, cap resets, the forecast', async () => {
+    await page.goto(`${app.url}/admin`, { waitUntil: 'load' });
+    const dm = page.locator('tr[data-queue="dm"]');
+    await expect.poll(() => dm.locator('td.reasons [data-reason]').count(), { timeout: 30_000 }).toBeGreaterThan(1);
+    // The breakdown adds up to the waiting count; the demo's disconnected account (Sam) holds its DMs.
+    const chips = await dm
+      .locator('td.reasons [data-reason]')
+      .evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-reason'), Number(e.querySelector('strong')?.textContent)]),
+      );
+    const reasons = Object.fromEntries(chips);
+    expect(reasons.account_disconnected).toBeGreaterThan(0);
+    expect(reasons.scheduled).toBeGreaterThan(0);
+    const waiting = Number(await dm.locator('td').nth(2).textContent());
+    expect(chips.reduce((n, [, c]) => n + (c as number), 0)).toBe(waiting);
+    // Waiting items, each with its reason in words.
+    const example = page.locator('tr[data-waiting-item][data-reason="account_disconnected"]').first();
+    expect(await example.textContent()).toMatch(/The account is disconnected.*reconnect in Unipile/);
+    // Failed items say why in words too.
+    const why = page.locator('tr[data-item] .why').first();
+    expect(await why.textContent()).toMatch(/^failed: Failed: errors\/invalid_recipient/);
+    // Each cap says when it resets (the account's local midnight, or Monday for invitations), as a UTC instant.
+    const resets = await page.locator('td .resets').allTextContents();
+    expect(resets.length).toBeGreaterThanOrEqual(8);
+    for (const r of resets) expect(r).toMatch(/^resets \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC \(in \d+ (h|min|d)/);
+    // The forecast: overall and per account; the disconnected account never clears.
+    expect(await page.locator('[data-forecast-overall="dm"]').textContent()).toMatch(
+      /^DMs: \d+ waiting, backlog does not clear within 31 days/,
+    );
+    const sam = page.locator('tr[data-account="a0000000-0000-4000-8000-000000000005"] [data-forecast="dm"]');
+    expect(await sam.textContent()).toBe('DMs: never while the account is disconnected');
+    const ada = page.locator('tr[data-account="a0000000-0000-4000-8000-000000000001"] [data-forecast="dm"]');
+    expect(await ada.textContent()).toMatch(/^DMs: on \w{3} \d{1,2} \w{3} · today \d+, tomorrow \d+$/);
+  });
+
   test('Run now for the DM queue: the new run appears with its status; its answer does not push Pause', async () => {
     const runs = page.locator('tr[data-run][data-job="dm-queue"]');
     const before = await runs.count();

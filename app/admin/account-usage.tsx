@@ -1,5 +1,8 @@
+import { utc } from '../../lib/admin/format.ts';
 import type { QueueDepth, QueueUsage, AccountUsage as Usage } from '../../lib/admin/queries.ts';
-import { queueLabel } from './queue-depth.tsx';
+import type { AccountForecast, QueueForecast } from '../../lib/forecast/index.ts';
+import { inWords } from '../../lib/queue-reasons/words.ts';
+import { queueLabel, reasonLabel } from './queue-depth.tsx';
 import { StatusBadge } from './status-badge.tsx';
 
 /** "Mon 30 Nov" for a local date (YYYY-MM-DD); formatted in UTC so the server's own zone cannot shift it. */
@@ -34,7 +37,17 @@ function columnsFor(queues: QueueDepth[], accounts: Usage[]): Column[] {
     });
 }
 
-function UsageCell({ usage, column }: { usage: QueueUsage | undefined; column: Column }) {
+function UsageCell({
+  usage,
+  column,
+  resetsAt,
+  now,
+}: {
+  usage: QueueUsage | undefined;
+  column: Column;
+  resetsAt: string | null | undefined;
+  now: Date;
+}) {
   if (!usage) return <td data-label={column.label}>—</td>;
   return (
     <td data-label={column.label}>
@@ -50,6 +63,11 @@ function UsageCell({ usage, column }: { usage: QueueUsage | undefined; column: C
       {usage.period === 'week' && usage.localPeriodStart !== column.sharedStart ? (
         <div className="muted">from {shortDate(usage.localPeriodStart)}</div>
       ) : null}
+      {resetsAt ? (
+        <div className="muted resets" title={utc(resetsAt)}>
+          resets {utc(resetsAt)} ({inWords(resetsAt, now)})
+        </div>
+      ) : null}
     </td>
   );
 }
@@ -58,11 +76,35 @@ function UsageCell({ usage, column }: { usage: QueueUsage | undefined; column: C
  * Each account's use of every capped queue in its current local day or week (Monday 00:00), in the account's own
  * time zone, counted as the claim counts it.
  */
-export function AccountUsage({ accounts, queues, total }: { accounts: Usage[]; queues: QueueDepth[]; total: number }) {
+export function AccountUsage({
+  accounts,
+  queues,
+  total,
+  resets = {},
+  forecasts = [],
+  now = new Date(),
+}: {
+  accounts: Usage[];
+  queues: QueueDepth[];
+  total: number;
+  /** accountId → queue → when the cap's period ends (lib/admin/queries.ts adminReasons). */
+  resets?: Record<string, Record<string, string | null>>;
+  /** The backlog forecast of each capped queue (lib/forecast). */
+  forecasts?: QueueForecast[];
+  now?: Date;
+}) {
   const columns = columnsFor(queues, accounts);
+  const byAccount = new Map<string, { queue: string; f: AccountForecast }[]>();
+  for (const q of forecasts) {
+    for (const f of q.accounts) {
+      if (!byAccount.has(f.accountId)) byAccount.set(f.accountId, []);
+      byAccount.get(f.accountId)!.push({ queue: q.queue, f });
+    }
+  }
   return (
     <section aria-labelledby="usage">
       <h2 id="usage">Caps per account</h2>
+      <Overall forecasts={forecasts} now={now} />
       <table className="cards">
         <thead>
           <tr>
@@ -74,6 +116,7 @@ export function AccountUsage({ accounts, queues, total }: { accounts: Usage[]; q
                 {c.sharedStart ? <div className="muted">from {shortDate(c.sharedStart)}</div> : null}
               </th>
             ))}
+            <th>Backlog clears</th>
           </tr>
         </thead>
         <tbody>
@@ -88,8 +131,22 @@ export function AccountUsage({ accounts, queues, total }: { accounts: Usage[]; q
                 <div className="muted">{a.timezone}</div>
               </td>
               {columns.map((c) => (
-                <UsageCell key={c.queue} column={c} usage={a.usage.find((u) => u.queue === c.queue)} />
+                <UsageCell
+                  key={c.queue}
+                  column={c}
+                  usage={a.usage.find((u) => u.queue === c.queue)}
+                  resetsAt={resets[a.id]?.[c.queue]}
+                  now={now}
+                />
               ))}
+              <td data-label="Backlog clears" className="forecast">
+                {(byAccount.get(a.id) ?? []).map(({ queue, f }) => (
+                  <div key={queue} data-forecast={queue}>
+                    {queueLabel(queue, true)}: <ClearsOn f={f} />
+                  </div>
+                ))}
+                {byAccount.has(a.id) ? null : <span className="muted">nothing waiting</span>}
+              </td>
             </tr>
           ))}
         </tbody>
@@ -100,5 +157,54 @@ export function AccountUsage({ accounts, queues, total }: { accounts: Usage[]; q
         </p>
       ) : null}
     </section>
+  );
+}
+
+/** "Thu 5 Mar (today 10, tomorrow 10)", or why it does not clear. */
+function ClearsOn({ f }: { f: AccountForecast }) {
+  if (f.blocked)
+    return (
+      <span className="warn-text">
+        never while {reasonLabel(f.blocked).replace('account ', 'the account is ').replace('job ', 'the job is ')}
+      </span>
+    );
+  const counts = (
+    <span className="muted">
+      {' '}
+      · today {f.today}, tomorrow {f.tomorrow}
+    </span>
+  );
+  if (!f.clearsOn)
+    return (
+      <>
+        not within the forecast ({f.left} left){counts}
+      </>
+    );
+  const range = f.earliestAt && f.earliestAt !== f.clearsAt ? ` (from ${utc(f.earliestAt)}, pacing jitter)` : '';
+  return (
+    <>
+      <span title={`${utc(f.clearsAt)}${range}`}>on {shortDate(f.clearsOn)}</span>
+      {counts}
+    </>
+  );
+}
+
+/** The whole queue's "backlog clears on …", per forecast queue. */
+function Overall({ forecasts, now }: { forecasts: QueueForecast[]; now: Date }) {
+  if (forecasts.length === 0) return null;
+  return (
+    <p className="forecast-overall">
+      {forecasts.map((q) => (
+        <span key={q.queue} data-forecast-overall={q.queue}>
+          {queueLabel(q.queue, true)}: {q.pending} waiting,{' '}
+          {q.pending === 0
+            ? 'nothing to clear'
+            : q.clearsAt
+              ? `backlog clears on ${utc(q.clearsAt)} (${inWords(q.clearsAt, now)})`
+              : `backlog does not clear within ${q.horizonDays} days (a paused job or account, or the caps)`}
+          .{' '}
+        </span>
+      ))}
+    </p>
   );
 }

@@ -1,11 +1,13 @@
 import type { Metadata } from 'next';
 import { z } from 'zod';
+import { forecastSpecs } from '../../jobs/forecast.ts';
 import { jobs } from '../../jobs/index.ts';
 import { adminJobs } from '../../lib/admin/jobs.ts';
-import { adminOverview, recentRuns } from '../../lib/admin/queries.ts';
+import { adminOverview, adminReasons, recentRuns } from '../../lib/admin/queries.ts';
 import { requireAdminPage } from '../../lib/admin/session.ts';
 import { getDb, resolveDbConfig } from '../../lib/db/index.ts';
 import { demoParts } from '../../lib/deployment.ts';
+import { forecastQueues } from '../../lib/forecast/index.ts';
 import { toErrorMessage } from '../../lib/log.ts';
 import { retentionOverview } from '../../lib/retention/queries.ts';
 import { retentionDays } from '../../lib/retention/settings.ts';
@@ -52,14 +54,31 @@ export default async function AdminPage({ searchParams }: { searchParams: Search
       recentRuns(db, { ...filter, limit: 50 }),
       retentionOverview(db, retentionDays(), now),
     ]);
+    // Why items wait and when the backlogs clear: the claim's own rules (lib/queue-reasons, lib/forecast).
+    const [reasons, forecast] = await Promise.all([
+      adminReasons(db, {
+        queues: overview.queues,
+        problems: overview.problems,
+        accountIds: overview.accounts.map((a) => a.id),
+        now,
+      }),
+      forecastQueues(db, forecastSpecs, { now }),
+    ]);
     body = (
       <>
         <JobsTable list={list} state={overview.jobs} now={now} />
         {/* Full width, not side by side: both tables grow with the queues (a column per status, a column per cap). */}
-        <QueueDepth queues={overview.queues} />
-        <AccountUsage accounts={overview.accounts} queues={overview.queues} total={overview.accountCount} />
+        <QueueDepth queues={overview.queues} reasons={reasons.waiting} now={now} />
+        <AccountUsage
+          accounts={overview.accounts}
+          queues={overview.queues}
+          total={overview.accountCount}
+          resets={reasons.resets}
+          forecasts={forecast.queues}
+          now={now}
+        />
         <DailyChart days={overview.daily} />
-        <ProblemItems items={overview.problems} queues={overview.queues} now={now} />
+        <ProblemItems items={overview.problems} queues={overview.queues} now={now} reasons={reasons.problems} />
         <RecentRuns runs={runs} jobs={names} job={filter.job} status={filter.status} now={now} />
         <RetentionTable rows={kept} />
       </>

@@ -1,8 +1,10 @@
 import { relative, truncate, utc } from '../../lib/admin/format.ts';
 import type { ProblemItem, QueueDepth } from '../../lib/admin/queries.ts';
+import type { Explanation } from '../../lib/queue-reasons/index.ts';
+import { reasonInWords } from '../../lib/queue-reasons/words.ts';
 import { ActionForm } from './action-form.tsx';
 import { resolveQueueItem } from './actions.ts';
-import { queueLabel } from './queue-depth.tsx';
+import { queueLabel, reasonLabel } from './queue-depth.tsx';
 import { StatusBadge } from './status-badge.tsx';
 
 const SHOWN = 5;
@@ -13,7 +15,18 @@ const MAYBE_SENT =
  * Uncertain, then failed items of every queue, with the operator's three answers; the first few shown, the rest folded.
  * The counts are the queues' exact totals (the list is bounded).
  */
-export function ProblemItems({ items, queues, now }: { items: ProblemItem[]; queues: QueueDepth[]; now: Date }) {
+export function ProblemItems({
+  items,
+  queues,
+  now,
+  reasons = {},
+}: {
+  items: ProblemItem[];
+  queues: QueueDepth[];
+  now: Date;
+  /** `<kind>:<id>` → the item's reason (queue_explain). */
+  reasons?: Record<string, Explanation>;
+}) {
   const counts = {
     uncertain: queues.reduce((n, q) => n + q.uncertain, 0),
     failed: queues.reduce((n, q) => n + q.failed, 0),
@@ -29,7 +42,7 @@ export function ProblemItems({ items, queues, now }: { items: ProblemItem[]; que
       {items.length === 0 ? (
         <p className="muted">Nothing to do.</p>
       ) : (
-        <ItemTable items={items.slice(0, SHOWN)} doneWord={doneWord} now={now} />
+        <ItemTable items={items.slice(0, SHOWN)} doneWord={doneWord} now={now} reasons={reasons} />
       )}
       {items.length > SHOWN ? (
         <details>
@@ -37,14 +50,24 @@ export function ProblemItems({ items, queues, now }: { items: ProblemItem[]; que
             {items.length - SHOWN} more
             {total > items.length ? ` (the latest ${items.length} of ${total} are listed)` : ''}
           </summary>
-          <ItemTable items={items.slice(SHOWN)} doneWord={doneWord} now={now} />
+          <ItemTable items={items.slice(SHOWN)} doneWord={doneWord} now={now} reasons={reasons} />
         </details>
       ) : null}
     </section>
   );
 }
 
-function ItemTable({ items, doneWord, now }: { items: ProblemItem[]; doneWord: Map<string, string>; now: Date }) {
+function ItemTable({
+  items,
+  doneWord,
+  now,
+  reasons,
+}: {
+  items: ProblemItem[];
+  doneWord: Map<string, string>;
+  now: Date;
+  reasons: Record<string, Explanation>;
+}) {
   return (
     <table className="cards">
       <thead>
@@ -59,6 +82,7 @@ function ItemTable({ items, doneWord, now }: { items: ProblemItem[]; doneWord: M
       <tbody>
         {items.map((item) => {
           const fields = { kind: item.kind, id: item.id };
+          const why = reasons[`${item.kind}:${item.id}`];
           return (
             <tr key={`${item.kind}:${item.id}`} data-item={item.id} data-kind={item.kind}>
               <td data-label="Item">
@@ -73,6 +97,11 @@ function ItemTable({ items, doneWord, now }: { items: ProblemItem[]; doneWord: M
                 <span className="muted">
                   {item.attempts} {item.attempts === 1 ? 'attempt' : 'attempts'}
                 </span>
+                {why ? (
+                  <div className="why" data-reason={why.reason}>
+                    <strong>{reasonLabel(why.reason)}</strong>: {reasonInWords(why.reason, why.detail, now)}
+                  </div>
+                ) : null}
               </td>
               <td data-label="Last error" className="error-text">
                 {truncate(item.lastError, 160)}

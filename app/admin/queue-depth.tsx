@@ -1,4 +1,9 @@
 import type { QueueDepth as Depth } from '../../lib/admin/queries.ts';
+import type { WaitingReason } from '../../lib/queue-reasons/index.ts';
+import { inWords, reasonInWords } from '../../lib/queue-reasons/words.ts';
+
+/** A reason code as the page says it: 'cap_reached' → "cap reached". */
+export const reasonLabel = (reason: string) => reason.replaceAll('_', ' ');
 
 /** A queue's name as the page says it: 'dm' → "DM"/"DMs", 'invitation' → "Invitation"/"Invitations". */
 export function queueLabel(queue: string, plural = false): string {
@@ -18,8 +23,19 @@ const COLUMNS: { label: string; count: (q: Depth) => number; word?: (q: Depth) =
   { label: 'done, last 24 h', count: (q) => q.done24h, word: (q) => q.doneStatus },
 ];
 
-/** One row per account-keyed queue: open items by status (exact), and what finished in the last 24 hours. */
-export function QueueDepth({ queues }: { queues: Depth[] }) {
+/**
+ * One row per account-keyed queue: open items by status (exact), why the waiting ones wait (counted by reason, from
+ * the claim's own rules), and what finished in the last 24 hours. Below: a few waiting items of each reason, in words.
+ */
+export function QueueDepth({
+  queues,
+  reasons = {},
+  now = new Date(),
+}: {
+  queues: Depth[];
+  reasons?: Record<string, WaitingReason[]>;
+  now?: Date;
+}) {
   return (
     <section aria-labelledby="queues">
       <h2 id="queues">Queues</h2>
@@ -31,6 +47,7 @@ export function QueueDepth({ queues }: { queues: Depth[] }) {
               {COLUMNS.map((c) => (
                 <th key={c.label}>{c.label}</th>
               ))}
+              <th>waiting, by reason</th>
             </tr>
           </thead>
           <tbody>
@@ -42,11 +59,67 @@ export function QueueDepth({ queues }: { queues: Depth[] }) {
                     {c.warn && c.count(q) > 0 ? <strong className={`s-${c.label}`}>{c.count(q)}</strong> : c.count(q)}
                   </td>
                 ))}
+                <td className="reasons" data-label="waiting, by reason">
+                  {(reasons[q.queue] ?? []).map((r) => (
+                    <span key={r.reason} className={`reason r-${r.reason}`} data-reason={r.reason}>
+                      {reasonLabel(r.reason)} <strong>{r.n}</strong>
+                    </span>
+                  ))}
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
+      <WaitingExamples queues={queues} reasons={reasons} now={now} />
     </section>
+  );
+}
+
+/** A few waiting items of each reason, each with its reason in words (GET /api/<plural>/<id> says the same). */
+function WaitingExamples({
+  queues,
+  reasons,
+  now,
+}: {
+  queues: Depth[];
+  reasons: Record<string, WaitingReason[]>;
+  now: Date;
+}) {
+  const rows = queues.flatMap((q) =>
+    (reasons[q.queue] ?? []).flatMap((r) => r.examples.map((e) => ({ queue: q.queue, reason: r, example: e }))),
+  );
+  if (rows.length === 0) return null;
+  return (
+    <details className="waiting" open>
+      <summary>Why items wait: {rows.length} examples, soonest due first</summary>
+      <table className="cards">
+        <thead>
+          <tr>
+            <th>Item</th>
+            <th>Reason</th>
+            <th>Moves</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(({ queue, reason, example }) => (
+            <tr key={`${queue}:${example.id}`} data-waiting-item={example.id} data-reason={reason.reason}>
+              <td data-label="Item">
+                {queueLabel(queue)} · {example.account}
+                <div className="muted">
+                  <code>{example.id.slice(0, 8)}</code>
+                </div>
+              </td>
+              <td data-label="Reason">
+                <strong>{reasonLabel(reason.reason)}</strong>: {reasonInWords(reason.reason, example.detail, now)}
+              </td>
+              <td data-label="Moves">
+                {inWords(example.detail.until, now) ?? (reason.reason === 'due' ? 'next run' : '—')}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
   );
 }

@@ -1,4 +1,6 @@
 import type { Db } from '../db/types.ts';
+import { log, toErrorMessage } from '../log.ts';
+import { type Explanation, explainItems, type WaitingReason, waitingReasons } from '../queue-reasons/index.ts';
 
 /**
  * One thin typed function per SQL function of /admin (supabase/migrations/20261125001500_admin.sql, made generic over
@@ -173,4 +175,73 @@ export function resolveItem(
 /** Pause (false) or resume (true): a paused job's route answers 200 with status 'skipped'. */
 export async function setJobEnabled(db: Db, job: string, enabled: boolean): Promise<void> {
   await db.rpc('cron_set_enabled', { p_job: job, p_enabled: enabled });
+}
+
+// ---- Why items wait (issue 15): the reasons and the caps' reset times, from the claim's own rules. ----
+
+/** Reasons for /admin: the waiting breakdown per queue, each problem item's reason, and when each cap resets. */
+export interface AdminReasons {
+  /** queue → waiting items counted by reason (with a few examples). */
+  waiting: Record<ItemKind, WaitingReason[]>;
+  /** `<kind>:<id>` → the reason of a listed failed or uncertain item. */
+  problems: Record<string, Explanation>;
+  /** accountId → queue → when the account's current cap period ends (the counter resets), as a UTC instant. */
+  resets: Record<string, Record<ItemKind, string | null>>;
+}
+
+/**
+ * A queue whose state function is not named after it (queue_define's singular differs from the queue's name) has no
+ * explanation yet: the page shows the rest instead of failing (logged once per render).
+ */
+async function orEmpty<T>(queue: string, p: Promise<T[]>): Promise<T[]> {
+  try {
+    return await p;
+  } catch (e) {
+    log('warn', 'admin: no reasons for a queue', { queue, error: toErrorMessage(e) });
+    return [];
+  }
+}
+
+export async function adminReasons(
+  db: Db,
+  input: { queues: QueueDepth[]; problems: ProblemItem[]; accountIds: string[]; now: Date },
+): Promise<AdminReasons> {
+  const { queues, problems, accountIds, now } = input;
+  const [waiting, explained, states] = await Promise.all([
+    Promise.all(
+      queues.map(async (q) => [q.queue, await orEmpty(q.queue, waitingReasons(db, q.queue, { now }))] as const),
+    ),
+    Promise.all(
+      queues.map((q) => {
+        const ids = problems.filter((p) => p.kind === q.queue).map((p) => p.id);
+        return ids.length ? orEmpty(q.queue, explainItems(db, q.queue, ids, { now })) : Promise.resolve([]);
+      }),
+    ),
+    Promise.all(
+      queues
+        .filter((q) => q.capPeriod !== null && accountIds.length > 0)
+        .map(async (q) => {
+          const rows = await orEmpty(
+            q.queue,
+            db.rpc<{ id: string; period_end: string | null }>(`${q.queue}_account_state`, {
+              p_accounts: accountIds,
+              p_now: now,
+            }),
+          );
+          return [q.queue, rows] as const;
+        }),
+    ),
+  ]);
+  const resets: AdminReasons['resets'] = {};
+  for (const [queue, rows] of states) {
+    for (const r of rows) {
+      resets[r.id] ??= {};
+      resets[r.id]![queue] = r.period_end;
+    }
+  }
+  const byItem: AdminReasons['problems'] = {};
+  queues.forEach((q, i) => {
+    for (const e of explained[i]!) byItem[`${q.queue}:${e.id}`] = e;
+  });
+  return { waiting: Object.fromEntries(waiting), problems: byItem, resets };
 }
