@@ -2604,6 +2604,44 @@ end $_$;
 
 
 --
+-- Name: queue_forecast_input(text, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.queue_forecast_input(p_queue text, p_now timestamp with time zone DEFAULT now(), p_job text DEFAULT NULL::text, p_account_limit integer DEFAULT 1000) RETURNS TABLE(account_id uuid, name text, pending jsonb, state jsonb, job_paused boolean)
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+  q public.queue_policies%rowtype;
+  v_paused boolean := false;
+begin
+  select p.* into q from public.queue_policies p where p.queue = p_queue and p.account_keyed;
+  if not found then
+    raise exception 'queue_forecast_input: % is not a queue of queue_define', coalesce(p_queue, 'null')
+      using errcode = '22023';
+  end if;
+  if p_job is not null then
+    select not s.enabled into v_paused from public.cron_state s where s.job = p_job;
+  end if;
+  return query execute format($q$
+    with p as (
+      select d.account_id, d.due_at, count(*)::integer as n
+        from public.%1$I d where d.status = %2$L group by d.account_id, d.due_at
+    ),
+    acc as (
+      select p.account_id, jsonb_agg(jsonb_build_array(p.due_at, p.n) order by p.due_at) as pending
+        from p group by p.account_id order by p.account_id limit $2
+    )
+    select acc.account_id, a.name, acc.pending, to_jsonb(s), $3
+      from acc
+      join public.accounts a on a.id = acc.account_id
+      join public.%3$I((select coalesce(array_agg(x.account_id), '{}') from acc x), $1) s on s.id = acc.account_id
+     order by a.name, a.id
+  $q$, q.item_table, q.waiting_status, p_queue || '_account_state')
+  using p_now, p_account_limit, coalesce(v_paused, false);
+end $_$;
+
+
+--
 -- Name: queue_item(text, uuid, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5468,6 +5506,14 @@ GRANT ALL ON FUNCTION public.queue_explain(p_queue text, p_ids uuid[], p_now tim
 
 REVOKE ALL ON FUNCTION public.queue_explain_items(p_queue text, p_ids uuid[], p_now timestamp with time zone, p_job text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.queue_explain_items(p_queue text, p_ids uuid[], p_now timestamp with time zone, p_job text) TO service_role;
+
+
+--
+-- Name: FUNCTION queue_forecast_input(p_queue text, p_now timestamp with time zone, p_job text, p_account_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.queue_forecast_input(p_queue text, p_now timestamp with time zone, p_job text, p_account_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_forecast_input(p_queue text, p_now timestamp with time zone, p_job text, p_account_limit integer) TO service_role;
 
 
 --
