@@ -91,7 +91,7 @@ function WaitingExamples({
   );
   if (rows.length === 0) return null;
   return (
-    <details className="waiting" open>
+    <details className="waiting">
       <summary>Why items wait: {rows.length} examples, soonest due first</summary>
       <table className="cards">
         <thead>
