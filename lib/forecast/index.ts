@@ -80,7 +80,20 @@ export interface QueueForecast {
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
-function localParts(t: Date, timeZone: string): { day: string; hour: number; weekday: number } {
+type LocalParts = { day: string; hour: number; weekday: number };
+// Every account of a zone asks about the same run times: Intl is slow, so answers are kept (bounded).
+const seen = new Map<string, LocalParts>();
+function localParts(t: Date, timeZone: string): LocalParts {
+  const key = `${timeZone}|${t.getTime()}`;
+  const hit = seen.get(key);
+  if (hit) return hit;
+  if (seen.size > 200_000) seen.clear();
+  const parts = computeLocalParts(t, timeZone);
+  seen.set(key, parts);
+  return parts;
+}
+
+function computeLocalParts(t: Date, timeZone: string): LocalParts {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-CA', {
