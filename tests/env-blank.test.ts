@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { drainSettings } from '../lib/cron/settings.ts';
 import { poolMax } from '../lib/db/postgres.ts';
 import { envValue } from '../lib/env.ts';
 import { graceMs } from '../lib/health.ts';
@@ -32,6 +33,18 @@ describe('an empty or blank environment value is the default', () => {
   test('HEALTH_GRACE_MINUTES= → 10 minutes', () => {
     expect(graceMs(env({ HEALTH_GRACE_MINUTES: '' }))).toBe(600_000);
     expect(graceMs(env({ HEALTH_GRACE_MINUTES: '3' }))).toBe(180_000);
+  });
+
+  test('DM_BATCH_SIZE= is the concurrency (the default), DM_CONCURRENCY= is 8', () => {
+    expect(drainSettings('DM', { DM_CONCURRENCY: '16', DM_BATCH_SIZE: '' })).toMatchObject({
+      batchSize: 16,
+      concurrency: 16,
+    });
+    expect(drainSettings('DM', { DM_CONCURRENCY: '', DM_BATCH_SIZE: '' })).toMatchObject({
+      batchSize: 8,
+      concurrency: 8,
+    });
+    expect(drainSettings('DM', { PROVIDER_MIN_TIMEOUT_MS: ' ' }).minItemTimeoutMs).toBe(3000);
   });
 
   test('WEBHOOK_DISABLE_AFTER= → 5', () => {

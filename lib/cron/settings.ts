@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envValue } from '../env.ts';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).catch(fallback);
 /** `1`, `true`, `on`, `yes` (any case) turn a flag on; anything else, or nothing, leaves it off. */
@@ -25,11 +26,13 @@ export type DrainSettings = z.infer<typeof schema>;
  * An invalid value falls back to the default rather than stopping the queue.
  */
 export function drainSettings(prefix: string, env: Record<string, string | undefined> = process.env): DrainSettings {
-  const concurrency = env[`${prefix}_CONCURRENCY`] ?? 8;
+  // An empty value (a copied .env.example) is the default, not 0.
+  const e = env as NodeJS.ProcessEnv;
+  const concurrency = envValue(e, `${prefix}_CONCURRENCY`) ?? 8;
   return schema.parse({
-    batchSize: env[`${prefix}_BATCH_SIZE`] ?? concurrency,
+    batchSize: envValue(e, `${prefix}_BATCH_SIZE`) ?? concurrency,
     concurrency,
-    minItemTimeoutMs: env.PROVIDER_MIN_TIMEOUT_MS ?? 3000,
+    minItemTimeoutMs: envValue(e, 'PROVIDER_MIN_TIMEOUT_MS') ?? 3000,
     prefetch: env[`${prefix}_PREFETCH`],
   });
 }
