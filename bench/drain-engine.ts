@@ -46,7 +46,7 @@ export async function setupEngine(sql: postgres.Sql): Promise<void> {
 
 /** Empties the queue and puts `n` due DMs in it, dm g for the account named bench-(1 + g % accounts) (not timed). */
 export async function seedEngine(sql: postgres.Sql, n: number): Promise<void> {
-  await sql.unsafe('truncate dm_queue, job_runs');
+  await sql.unsafe('truncate dm_queue, job_runs cascade');
   await sql.unsafe('update accounts set dm_checked_at = null, dm_resume_at = null');
   await sql.unsafe(
     `insert into dm_queue (account_id, recipient_id, body, send_at)
@@ -58,7 +58,7 @@ export async function seedEngine(sql: postgres.Sql, n: number): Promise<void> {
 
 /** Cap-less: `n` due posts over the same accounts (the post queue is queue_define's template with no cap). */
 export async function seedEnginePosts(sql: postgres.Sql, n: number): Promise<void> {
-  await sql.unsafe('truncate posts, job_runs');
+  await sql.unsafe('truncate posts, job_runs cascade');
   await sql.unsafe('update accounts set post_checked_at = null, post_resume_at = null');
   await sql.unsafe(
     `insert into posts (account_id, content, status, scheduled_for)
@@ -79,7 +79,7 @@ export const engineTaskJob = defineTaskJob({
 
 /** `n` due no-op tasks in the bench's task queue. */
 export async function seedEngineTasks(sql: postgres.Sql, n: number): Promise<void> {
-  await sql.unsafe('truncate tasks, job_runs');
+  await sql.unsafe('truncate tasks, job_runs cascade');
   await sql.unsafe(
     `insert into tasks (queue, payload, run_at)
      select 'bench-noop', jsonb_build_object('n', g), now() - interval '1 minute' from generate_series(1, $1::int) g`,

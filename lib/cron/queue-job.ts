@@ -102,6 +102,8 @@ async function runQueue<I extends { id: string }, R, S>(
     limit: ctx.limit,
     itemTimeoutMs,
     minItemTimeoutMs: Math.min(settings.minItemTimeoutMs, itemTimeoutMs),
+    // <PREFIX>_PREFETCH (opt-in): the next batch is claimed while this one is in flight (up to 2 batches held).
+    prefetch: settings.prefetch,
     unknownError: spec.unknownError,
     signal: ctx.signal,
     // Each claim, provider call and settle is a span under the run's (lib/telemetry; no-ops without an SDK).
