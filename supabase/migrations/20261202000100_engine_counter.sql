@@ -499,7 +499,22 @@ create function public.{{settle_fn}}(
   p_max_attempts integer default null,
   p_backoff_seconds integer[] default null
 ) returns table (id uuid, account_id uuid, status text, outcome text, decision text)
-language sql volatile as $fn$
+language plpgsql volatile as $fn$
+-- Lock order, the same on every path: the items first (this statement), then their accounts in id order (the cap
+-- counter's trigger at the end of it, and the statement below for key pauses and cool-downs). Two settles that wrote
+-- accounts in their join's order before the trigger locked the rest in id order deadlocked.
+declare
+  v_id uuid[];
+  v_account uuid[];
+  v_status text[];
+  v_outcome text[];
+  v_decision text[];
+  v_cooldown boolean[];
+  v_retry_after numeric[];
+  v_key_status text[];
+  v_code text[];
+  v_error text[];
+begin
   -- Only rows this run holds are settled (active with its run id, or — for a late done/failed answer — the
   -- 'uncertain' row the reaper made of it), so a late or duplicate settle cannot overwrite another run's work.
   with o as (
@@ -541,25 +556,42 @@ language sql volatile as $fn$
        and (d.status = {{active}} or (d.status = 'uncertain' and p.decision in ('done', 'failed')))
     returning d.id, d.account_id, d.status, p.outcome, p.decision, p.cooldown, p.retry_after_ms, p.key_status, p.code,
               p.error
-  ),
-  key_pauses as (
+  )
+  select array_agg(s.id), array_agg(s.account_id), array_agg(s.status), array_agg(s.outcome), array_agg(s.decision),
+         array_agg(s.cooldown), array_agg(s.retry_after_ms), array_agg(s.key_status), array_agg(s.code),
+         array_agg(s.error)
+    into v_id, v_account, v_status, v_outcome, v_decision, v_cooldown, v_retry_after, v_key_status, v_code, v_error
+    from settled s;
+  if v_id is null then return; end if;
+
+  if 'key' = any (v_decision) or true = any (v_cooldown) then
+    perform 1 from public.accounts a
+     where a.id in (select u.acc from unnest(v_account, v_decision, v_cooldown) as u(acc, decision, cooldown)
+                     where u.decision = 'key' or u.cooldown)
+     order by a.id
+       for no key update;
     -- The account, not the item, is at fault (disconnected, restricted): it stops; its items wait for it.
     update public.accounts a
-       set status = s.key_status, status_reason = coalesce(s.code || ': ', '') || s.error
-      from (select distinct on (settled.account_id) settled.account_id, settled.key_status, settled.code, settled.error
-              from settled where settled.decision = 'key' and settled.key_status in ('disconnected', 'paused')) s
-     where a.id = s.account_id and a.status = 'active'
-  ),
-  cooldowns as (
+       set status = k.key_status, status_reason = coalesce(k.code || ': ', '') || k.error
+      from (select distinct on (u.acc) u.acc, u.key_status, u.code, u.error
+              from unnest(v_account, v_decision, v_key_status, v_code, v_error)
+                   as u(acc, decision, key_status, code, error)
+             where u.decision = 'key' and u.key_status in ('disconnected', 'paused')
+             order by u.acc) k
+     where a.id = k.acc and a.status = 'active';
     -- A rate limit is about the account: nothing more for it until the bounded Retry-After has passed.
     update public.accounts a
        set {{resume}} = greatest(coalesce(a.{{resume}}, p_now), p_now + c.rest)
-      from (select settled.account_id, max(public.queue_cooldown({{queue}}, settled.retry_after_ms)) as rest
-              from settled where settled.cooldown group by settled.account_id) c
-     where a.id = c.account_id
-  )
-  select s.id, s.account_id, s.status, s.outcome, s.decision from settled s;
-$fn$;
+      from (select u.acc, max(public.queue_cooldown({{queue}}, u.retry_after_ms)) as rest
+              from unnest(v_account, v_cooldown, v_retry_after) as u(acc, cooldown, retry_after_ms)
+             where u.cooldown group by u.acc) c
+     where a.id = c.acc;
+  end if;
+
+  return query select u.id, u.account_id, u.status, u.outcome, u.decision
+                 from unnest(v_id, v_account, v_status, v_outcome, v_decision)
+                      as u(id, account_id, status, outcome, decision);
+end $fn$;
 $tpl$, v_vars);
 
   execute public.queue_render($tpl$
