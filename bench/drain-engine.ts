@@ -47,7 +47,7 @@ export async function setupEngine(sql: postgres.Sql): Promise<void> {
 /** Empties the queue and puts `n` due DMs in it, dm g for the account named bench-(1 + g % accounts) (not timed). */
 export async function seedEngine(sql: postgres.Sql, n: number): Promise<void> {
   await sql.unsafe('truncate dm_queue, job_runs cascade');
-  await sql.unsafe('update accounts set dm_checked_at = null, dm_resume_at = null');
+  await sql.unsafe('update accounts set dm_resume_at = null');
   await sql.unsafe(
     `insert into dm_queue (account_id, recipient_id, body, send_at)
      select a.id, 'r-' || g, 'hello ' || g, now() - interval '1 minute'
@@ -59,7 +59,7 @@ export async function seedEngine(sql: postgres.Sql, n: number): Promise<void> {
 /** Cap-less: `n` due posts over the same accounts (the post queue is queue_define's template with no cap). */
 export async function seedEnginePosts(sql: postgres.Sql, n: number): Promise<void> {
   await sql.unsafe('truncate posts, job_runs cascade');
-  await sql.unsafe('update accounts set post_checked_at = null, post_resume_at = null');
+  await sql.unsafe('update accounts set post_resume_at = null');
   await sql.unsafe(
     `insert into posts (account_id, content, status, scheduled_for)
      select a.id, 'post ' || g, 'scheduled', now() - interval '1 minute'

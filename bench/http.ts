@@ -66,7 +66,7 @@ async function callRoute(server: NextServer, secret: string, query: string): Pro
 
 async function resetQueue(sql: postgres.Sql, dms: number): Promise<void> {
   await sql.unsafe('truncate dm_queue, job_runs cascade');
-  await sql.unsafe('update accounts set dm_checked_at = null, dm_resume_at = null');
+  await sql.unsafe('update accounts set dm_resume_at = null');
   await sql.unsafe(
     `insert into dm_queue (account_id, recipient_id, body, send_at)
      select a.ids[1 + (g % cardinality(a.ids))], 'ACoAA' || g, 'Hi, thanks for connecting (' || g || ')', now() - interval '1 minute'

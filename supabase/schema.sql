@@ -1230,7 +1230,7 @@ CREATE FUNCTION public.cron_run_end(p_run_id uuid, p_status text, p_summary json
     AS $$
 #variable_conflict use_column
 begin
-  -- The job's lock before this run's own row is written (cron_run_finish): see above.
+  -- The job's lock before this run's own row is written (cron_run_finish): see cron_job_lock.
   perform public.cron_job_lock(r.job) from public.job_runs r where r.id = p_run_id;
   perform public.cron_run_finish(p_run_id, p_status, p_summary, p_error, p_now);
   if p_zero_work and p_status = 'ok' and p_error is null then
@@ -3956,14 +3956,11 @@ CREATE TABLE public.accounts (
     dm_window_start_hour smallint,
     dm_window_end_hour smallint,
     dm_resume_at timestamp with time zone,
-    dm_checked_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     post_resume_at timestamp with time zone,
-    post_checked_at timestamp with time zone,
     invite_weekly_limit integer DEFAULT 100 NOT NULL,
     invite_resume_at timestamp with time zone,
-    invite_checked_at timestamp with time zone,
     dm_cap_start timestamp with time zone,
     dm_cap_end timestamp with time zone,
     dm_cap_used integer DEFAULT 0 NOT NULL,

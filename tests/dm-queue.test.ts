@@ -116,6 +116,24 @@ forEachEngine('dm-queue job', (ctx) => {
     expect(await statusCounts(ctx.db)).toEqual({ sent: 2 });
   });
 
+  test('a DM the lookup found sent keeps no error of the attempt as its current error', async () => {
+    await reset();
+    const a = await insertAccount(ctx.db);
+    await insertDms(ctx.db, a, 1, { body: BODY });
+    setProvider(fakeProvider({ behave: () => new UncertainError('timed out after sending', { code: 'timeout' }) }));
+    await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000 });
+    const [uncertain] = await sql<{ last_error: string | null }>(ctx.db, 'select last_error from dm_queue');
+    expect(uncertain!.last_error).toMatch(/timeout/);
+    const later = new Date(Date.now() + 2 * 3600_000);
+    await runJob(dmQueue, { db: ctx.db, trigger: 'manual', budgetMs: 10_000, now: () => later });
+    setProvider(undefined);
+    const [sent] = await sql<{ status: string; last_error: string | null }>(
+      ctx.db,
+      'select status, last_error from dm_queue',
+    );
+    expect(sent).toEqual({ status: 'sent', last_error: null });
+  });
+
   test('one LinkedIn account, one cap: a second connected row with the same unipile_account_id is refused at insert', async () => {
     await reset();
     const first = await insertAccount(ctx.db, { unipile_account_id: 'prov-shared', dm_daily_limit: 10 });

@@ -162,7 +162,7 @@ forEachEngine('zero-work runs', (ctx) => {
       for (const job of [jobs.webhooks!, jobs['sync-jobs']!]) {
         for (let round = 0; round < 5; round++) {
           const answers = await Promise.all(Array.from({ length: 10 }, () => run(job, db, NOW, { trigger: 'manual' })));
-          // Before 20261202000210: "deadlock detected" (two finishes each holding the row the other folds into).
+          // Before the job lock (cron_job_lock): "deadlock detected" (two finishes each holding the row the other folds into).
           expect(answers.filter((a) => a.status !== 'ok').map((a) => a.error)).toEqual([]);
         }
         const [total] = await sql<{ calls: number; running: number }>(

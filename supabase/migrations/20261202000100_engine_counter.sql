@@ -630,8 +630,9 @@ $tpl$, v_vars);
   execute 'grant execute on all functions in schema public to service_role';
 end $def$;
 
--- The rotation index is no longer read: rotation is by id from the cursor.
+-- The rotation columns and their index are no longer read: rotation is by id from the cursor (queue_rotation).
 drop index if exists public.accounts_dm_rotation;
+alter table public.accounts drop column dm_checked_at, drop column post_checked_at, drop column invite_checked_at;
 -- The engine's own writes to accounts (counters, resume times) set updated_at themselves.
 select public.queue_stamp_updated_at('accounts');
 

@@ -125,6 +125,16 @@ begin
   return coalesce(v_due, true);
 end $$;
 
+-- Concurrent finishes of one job must not deadlock: each writes its own run row and then folds it into the job's newest
+-- other row, so two calls finishing at once would wait for each other. Every finish, and a skipped call's collapse,
+-- first takes the job's lock (its cron_state row) and only then touches a run row of the job.
+-- Serializes the finishes of one job: its cron_state row (cron_run_start creates it), locked until the transaction
+-- ends. Short: a finish holds it for one statement's worth of work.
+create function public.cron_job_lock(p_job text) returns void
+language sql as $$
+  select 1 from public.cron_state s where s.job = p_job for update;
+$$;
+
 -- The run start in one round trip: cron_run_start, then (a) a delivery of an occurrence an earlier call holds through
 -- job_run_occurrences is a duplicate, (b) a skipped call collapses into the previous skipped call of the same reason,
 -- (c) a running call gets its probe's answer in `due` (null when the job has no probe).
@@ -169,6 +179,7 @@ begin
   end if;
 
   if v_status = 'skipped' and v_reason in ('paused', 'locked') then
+    perform public.cron_job_lock(p_job);
     select c.run_id, c.calls into v_run, v_calls from public.cron_run_collapse(v_run, p_now) c;
   elsif v_status = 'running' and p_probe is not null then
     v_due := public.cron_probe(p_probe, p_now);
@@ -189,6 +200,8 @@ create function public.cron_run_end(
 language plpgsql as $$
 #variable_conflict use_column
 begin
+  -- The job's lock before this run's own row is written (cron_run_finish): see cron_job_lock.
+  perform public.cron_job_lock(r.job) from public.job_runs r where r.id = p_run_id;
   perform public.cron_run_finish(p_run_id, p_status, p_summary, p_error, p_now);
   if p_zero_work and p_status = 'ok' and p_error is null then
     return query select * from public.cron_run_collapse(p_run_id, p_now);
